@@ -1,0 +1,142 @@
+"""The contract between the store and a storage backend.
+
+Rows are plain tuples on purpose: the read and append paths handle millions of
+them, and a tuple costs nothing to build or unpack.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+# (position, stream, version, type, schema, recorded_at_us, state)
+Row = tuple[int, str, int, str, int, int, bytes]
+# (stream, version, type, schema, recorded_at_us, state): an event about to be appended
+NewRow = tuple[str, int, str, int, int, bytes]
+
+AVAILABLE = "available"
+UPGRADING = "upgrading"
+
+
+@dataclass(frozen=True)
+class StoreMeta:
+    """What a store records about itself (operations.md, "Store release and gating")."""
+
+    release: str
+    status: str = AVAILABLE
+    upgrade_id: str = ""
+    upgrade_holder: str = ""
+    upgrade_since: str = ""
+    head_hash: bytes = b""
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LeaseState:
+    """The store-wide upgrade lease. `token` grows with every grant (fencing)."""
+
+    holder: str
+    token: int
+    acquired_at_us: int
+    expires_at_us: int
+
+
+class WriteGuard(Protocol):
+    """Checked inside the append's own transaction, against the store's state there.
+
+    Raising aborts the append with nothing written. Because the check and the
+    write share a transaction, a store that changes status (an upgrade starts)
+    or a lease that changes hands between a caller's check and its write can
+    never let a refused write through.
+    """
+
+    def check(self, meta: StoreMeta, lease: LeaseState | None, head: int) -> StoreMeta | None:
+        """Raise to refuse; return a new StoreMeta to be saved with the append, or None."""
+        ...
+
+
+class Backend(Protocol):
+    """Storage for one store: the event log, its metadata, the upgrade lease."""
+
+    url: str
+
+    # --- the log -------------------------------------------------------------
+    def append(self, rows: Sequence[NewRow], guard: WriteGuard) -> list[int]:
+        """Append atomically (all or nothing) and return the new positions.
+
+        Positions are gap-free and in commit order. For each stream the first
+        new version must follow the stream's last stored one: a version that
+        exists already raises ConcurrencyConflictError, one that would leave a
+        gap raises StreamVersionGapError. The hash chain is extended.
+        """
+        ...
+
+    def append_stream_of_batches(
+        self,
+        batches: Iterable[Sequence[NewRow]],
+        guard: WriteGuard,
+        *,
+        trusted_versions: bool = False,
+    ) -> int:
+        """Append many batches in ONE atomic unit (imports): all or nothing, also
+        when the process is killed part way. With trusted_versions the caller has
+        checked that every stream starts at 1 and is contiguous; the backend may
+        then skip its own version checks if the log is empty when the unit starts."""
+        ...
+
+    def read_stream(self, stream: str, gt: int = 0, lte: int | None = None) -> list[Row]: ...
+
+    def iter_log(
+        self, after: int = 0, upto: int | None = None, types: Sequence[str] = (), page: int = 10_000
+    ) -> Iterator[Row]:
+        """Rows with position > after (and <= upto), in position order, paged."""
+        ...
+
+    def iter_streams_prefix(self, prefix: str, after: int = 0) -> Iterator[Row]:
+        """Rows of every stream whose id starts with `prefix`, in position order."""
+        ...
+
+    def list_streams(self, prefix: str) -> list[str]:
+        """Ids of the streams that start with `prefix` (e.g. a model's machines), sorted."""
+        ...
+
+    def iter_hashes(self, after: int = 0) -> Iterator[tuple[int, bytes]]:
+        """(position, stored hash) in position order, for verification."""
+        ...
+
+    def head(self) -> int:
+        """The last position (0 for an empty log)."""
+        ...
+
+    def stream_heads(self, streams: Iterable[str]) -> dict[str, int]:
+        """Last version of each given stream that exists."""
+        ...
+
+    def count(self) -> int: ...
+
+    # --- metadata and lease ----------------------------------------------------
+    def read_meta(self) -> StoreMeta: ...
+
+    def write_meta(self, guard: WriteGuard) -> StoreMeta:
+        """Save the StoreMeta the guard returns, after it checked the current state."""
+        ...
+
+    def read_lease(self) -> LeaseState | None: ...
+
+    def acquire_lease(self, holder: str, ttl_s: float, now_us: int) -> LeaseState:
+        """Grant the lease if free or expired (with a new, larger token); else LeaseHeldError."""
+        ...
+
+    def renew_lease(self, token: int, ttl_s: float, now_us: int) -> LeaseState:
+        """Extend our lease; FencingError if another grant superseded it."""
+        ...
+
+    def release_lease(self, token: int) -> None: ...
+
+    # --- lifecycle -------------------------------------------------------------
+    def close(self) -> None: ...
+
+    def describe(self) -> dict[str, Any]:
+        """Backend facts for `eventstate status` (never a password)."""
+        ...

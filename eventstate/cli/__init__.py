@@ -1,0 +1,1 @@
+"""The `eventstate` command line: one module per command group in `commands/`."""

@@ -1,0 +1,31 @@
+"""`eventstate upcasters`: each event type's chain, release by release."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+import click
+
+from eventstate.cli.output import emit_json, table
+
+
+@click.command(name="upcasters")
+@click.option("--json", "as_json", is_flag=True, help="Print the chains as JSON.")
+def upcasters_command(as_json: bool) -> None:
+    """Each event type's upcaster chain, release by release."""
+    from upcasters import CHAIN
+
+    steps = CHAIN.describe()
+    if as_json:
+        emit_json([asdict(step) for step in steps])
+        return
+    rows = []
+    for step in steps:
+        source = "(introduced)" if step.from_type is None else f"{step.from_type} {step.from_schema}"
+        rows.append((step.current_type, step.release, source, f"{step.to_type} {step.to_schema}", step.summary))
+    table("upcaster chains", ["type today", "release", "from", "to", "rule"], rows)
+    click.echo(f"chain fingerprint {CHAIN.fingerprint()}")
+
+
+def register(group: click.Group) -> None:
+    group.add_command(upcasters_command)

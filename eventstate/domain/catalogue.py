@@ -1,0 +1,643 @@
+"""The 3.0 event catalogue: every current event type, its schema and a fast payload check.
+
+`validate_payload(type_name, data)` is what the store runs on every append and what
+the upcaster chain runs on everything it produces, so a payload that passes it has
+exactly the keys and value types that projections expect. Each failure is one
+`ValidationError` line naming the type and the field.
+
+These are today's (3.0) tables. The upcasters keep their own frozen per-release
+tables and never import these (events.md, "Upcaster rules").
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Iterable, Mapping
+from functools import lru_cache
+from itertools import pairwise
+from types import MappingProxyType
+from typing import Any, Final
+
+from eventstate.errors import ValidationError
+from eventstate.releases import RELEASES
+
+# --- today's vocabulary ------------------------------------------------------------
+
+JOB_HOST_UNITS: Final = "JobHostUnits"
+JOB_MANAGE_MODEL: Final = "JobManageModel"
+JOBS: Final = frozenset({JOB_HOST_UNITS, JOB_MANAGE_MODEL})
+
+CONTAINER_TYPES: Final = ("", "lxd", "kvm")
+LIFE_VALUES: Final = ("alive", "dying", "dead")
+MODEL_TYPES: Final = ("iaas", "caas")
+ADDRESS_TYPES: Final = ("ipv4", "ipv6", "hostname")
+ADDRESS_SCOPES: Final = ("public", "local-cloud", "local-machine", "link-local")
+ADDRESS_ORIGINS: Final = ("provider", "machine")
+
+# Bases 3.0 accepts: the images of the series table frozen in upcasters/tables.py
+# (a test keeps the two in step; importing it here would be an import cycle).
+VALID_BASES: Final = frozenset(
+    {
+        ("ubuntu", "12.04/stable"),
+        ("ubuntu", "14.04/stable"),
+        ("ubuntu", "16.04/stable"),
+        ("ubuntu", "18.04/stable"),
+        ("ubuntu", "20.04/stable"),
+        ("ubuntu", "22.04/stable"),
+        ("ubuntu", "24.04/stable"),
+        ("centos", "7/stable"),
+    }
+)
+# The same bases as model config writes them: "ubuntu@22.04".
+VALID_BASE_NAMES: Final = frozenset(
+    f"{os}@{channel.partition('/')[0]}" for os, channel in VALID_BASES
+)
+OS_NAMES: Final = frozenset(os for os, _ in VALID_BASES)
+
+# Config keys a 3.0 model never holds: secrets live in the cloud credential, and
+# default-series became default-base.
+SECRET_CONFIG_KEYS: Final = frozenset({"access-key", "secret-key", "password"})
+REPLACED_CONFIG_KEYS: Final = frozenset({"default-series"})
+
+RETIRED_TYPE: Final = "EventRetired"
+
+# Every 3.0 event type and its current schema number.
+CURRENT_SCHEMAS: Final[Mapping[str, int]] = MappingProxyType(
+    {
+        "ModelCreated": 5,
+        "ModelConfigChanged": 4,
+        "AgentVersionSet": 1,
+        "ModelEnvironVersionSet": 1,
+        "MachineAdded": 6,
+        "MachineProvisioned": 4,
+        "MachineAddressesSet": 3,
+        "MachineAgentBinarySet": 2,
+        "MachineLifeChanged": 2,
+        "MachineSupportedContainersSet": 2,
+        "MachineUpgradeActionsRequested": 1,
+        "MachineUpgradeActionsCompleted": 1,
+        "UnitAssignedToMachine": 2,
+        "UnitDestroyed": 1,
+        "UpgradeStarted": 1,
+        "UpgradeStepApplied": 1,
+        "UpgradeCompleted": 1,
+        "UpgradeAborted": 1,
+        RETIRED_TYPE: 1,
+    }
+)
+
+# --- checks ------------------------------------------------------------------------
+# A check returns None when the value is fine, else (sub-path, problem); the
+# sub-path locates the problem inside a nested map or list (".hardware.mem_mib").
+Problem = tuple[str, str]
+Check = Callable[[Any], Problem | None]
+Validator = Callable[[Mapping[str, Any]], None]
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _predicate(test: Callable[[Any], bool], expected: str) -> Check:
+    def check(value: Any) -> Problem | None:
+        return None if test(value) else ("", f"must be {expected}, got {_show(value)}")
+
+    return check
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and value is not True and value is not False
+
+
+STRING = _predicate(lambda v: isinstance(v, str), "a string")
+NON_EMPTY_STRING = _predicate(lambda v: isinstance(v, str) and v != "", "a non-empty string")
+BOOL = _predicate(lambda v: v is True or v is False, "true or false")
+INT = _predicate(_is_int, "an integer")
+NON_NEGATIVE_INT = _predicate(lambda v: _is_int(v) and v >= 0, "an integer >= 0")
+DURATION = _predicate(
+    lambda v: (_is_int(v) or (isinstance(v, float) and math.isfinite(v))) and v >= 0,
+    "a number of seconds >= 0",
+)
+RELEASE = _predicate(lambda v: v in RELEASES, f"a release ({', '.join(RELEASES)})")
+
+
+def one_of(values: Iterable[str]) -> Check:
+    allowed = frozenset(values)
+    listed = ", ".join(repr(v) for v in sorted(allowed))
+    return _predicate(lambda v: isinstance(v, str) and v in allowed, f"one of {listed}")
+
+
+def matching(pattern: str, expected: str) -> Check:
+    fullmatch = re.compile(pattern).fullmatch
+    return _predicate(lambda v: isinstance(v, str) and fullmatch(v) is not None, expected)
+
+
+def optional(check: Check) -> Check:
+    def optional_check(value: Any) -> Problem | None:
+        return None if value is None else check(value)
+
+    return optional_check
+
+
+def list_of(check: Check) -> Check:
+    def list_check(value: Any) -> Problem | None:
+        if type(value) is not list:
+            return ("", f"must be a list, got {_show(value)}")
+        for index, item in enumerate(value):
+            problem = check(item)
+            if problem is not None:
+                return (f"[{index}]{problem[0]}", problem[1])
+        return None
+
+    return list_check
+
+
+def sorted_set_of(values: Iterable[str]) -> Check:
+    """A list drawn from `values`, sorted, without duplicates."""
+    allowed = frozenset(values)
+    expected = f"a sorted list without duplicates of {', '.join(sorted(allowed))}"
+
+    def set_check(value: Any) -> Problem | None:
+        if (
+            type(value) is not list
+            or not all(isinstance(item, str) and item in allowed for item in value)
+            or any(a >= b for a, b in pairwise(value))
+        ):
+            return ("", f"must be {expected}, got {_show(value)}")
+        return None
+
+    return set_check
+
+
+def str_map(check: Check | None = None) -> Check:
+    """A map with string keys; `check`, if given, sees the whole map after that."""
+
+    def map_check(value: Any) -> Problem | None:
+        if type(value) is not dict:
+            return ("", f"must be a map, got {_show(value)}")
+        for key in value:
+            if not isinstance(key, str):
+                return ("", f"must have string keys, got {_show(key)}")
+        return None if check is None else check(value)
+
+    return map_check
+
+
+def record(fields: Mapping[str, Check]) -> Check:
+    """A nested map with exactly these keys."""
+    keys = frozenset(fields)
+    items = tuple(fields.items())
+
+    def record_check(value: Any) -> Problem | None:
+        if type(value) is not dict:
+            return ("", f"must be a map, got {_show(value)}")
+        if value.keys() != keys:
+            return ("", _key_problem(value, keys))
+        for name, check in items:
+            problem = check(value[name])
+            if problem is not None:
+                return (f".{name}{problem[0]}", problem[1])
+        return None
+
+    return record_check
+
+
+def _key_problem(value: Mapping[Any, Any], keys: frozenset[str]) -> str:
+    missing = sorted(keys - value.keys())
+    extra = sorted((str(k) for k in value.keys() - keys), key=str)
+    parts = []
+    if missing:
+        parts.append("missing " + ", ".join(missing))
+    if extra:
+        parts.append("unexpected " + ", ".join(extra))
+    return "has " + "; ".join(parts)
+
+
+# --- domain-specific checks -----------------------------------------------------------
+
+# String formats, cached: a log repeats the same ids and versions many times over.
+_MACHINE_ID = re.compile(r"(?:0|[1-9][0-9]*)(?:/(?:lxd|kvm)/(?:0|[1-9][0-9]*))*")
+_UNIT_NAME = re.compile(r"[a-z][a-z0-9-]*/(?:0|[1-9][0-9]*)")
+_APPLICATION_NAME = re.compile(r"[a-z][a-z0-9-]*")
+_AGENT_BINARY = re.compile(r"\d+\.\d+(?:[.-][0-9A-Za-z]+)*-([a-z]+)-[0-9a-z]+")
+
+
+@lru_cache(maxsize=65536)
+def is_machine_id(value: str) -> bool:
+    """`0`, `12`, `0/lxd/3`, `0/kvm/1/lxd/2`: containers nest, lxc is gone since 2.0."""
+    return _MACHINE_ID.fullmatch(value) is not None
+
+
+@lru_cache(maxsize=65536)
+def is_unit_name(value: str) -> bool:
+    """`wordpress/0`."""
+    return _UNIT_NAME.fullmatch(value) is not None
+
+
+@lru_cache(maxsize=4096)
+def is_application_name(value: str) -> bool:
+    return _APPLICATION_NAME.fullmatch(value) is not None
+
+
+@lru_cache(maxsize=4096)
+def is_agent_binary(value: str) -> bool:
+    """`3.0.0-ubuntu-amd64`: version number, a known OS name, architecture."""
+    match = _AGENT_BINARY.fullmatch(value)
+    return match is not None and match[1] in OS_NAMES
+
+
+def _formatted(test: Callable[[str], bool], expected: str) -> Check:
+    return _predicate(lambda v: isinstance(v, str) and test(v), expected)
+
+
+MACHINE_ID = _formatted(is_machine_id, "a machine id")
+UNIT_NAME = _formatted(is_unit_name, "a unit name like 'wordpress/0'")
+APPLICATION_NAME = _formatted(is_application_name, "an application name")
+AGENT_BINARY = _formatted(is_agent_binary, "'<version>-<os>-<arch>' with a known OS")
+
+
+def _base(value: Any) -> Problem | None:
+    if type(value) is not dict or value.keys() != {"os", "channel"}:
+        return ("", f"must be a map {{os, channel}}, got {_show(value)}")
+    if (value["os"], value["channel"]) not in VALID_BASES:
+        return ("", f"must be a known base, got {_show(value)}")
+    return None
+
+
+_REFUSED_CONFIG_KEYS = SECRET_CONFIG_KEYS | REPLACED_CONFIG_KEYS
+
+
+def _config(value: dict[str, Any]) -> Problem | None:
+    refused = _REFUSED_CONFIG_KEYS.intersection(value)
+    if refused:
+        return (f"[{min(refused)!r}]", "is not a 3.0 config key")
+    base = value.get("default-base")
+    if base is not None and base not in VALID_BASE_NAMES:
+        return ("['default-base']", f"must be a known base like 'ubuntu@22.04', got {_show(base)}")
+    return None
+
+
+def _unset_keys(value: list[Any]) -> Problem | None:
+    for index, key in enumerate(value):
+        if key in _REFUSED_CONFIG_KEYS:
+            return (f"[{index}]", f"is not a 3.0 config key: {key!r}")
+    return None
+
+
+def _then(first: Check, second: Callable[[Any], Problem | None]) -> Check:
+    def both(value: Any) -> Problem | None:
+        problem = first(value)
+        return problem if problem is not None else second(value)
+
+    return both
+
+
+CONFIG = str_map(_config)
+UNSET_KEYS = _then(list_of(STRING), _unset_keys)
+CLOUD_CREDENTIAL = matching(r"(?:[^/]+/[^/]+/[^/]+)?", "'' or '<cloud>/<owner>/<name>'")
+HARDWARE = record(
+    {
+        "arch": optional(NON_EMPTY_STRING),
+        "cpu_cores": optional(NON_NEGATIVE_INT),
+        "cpu_power": optional(NON_NEGATIVE_INT),
+        "mem_mib": optional(NON_NEGATIVE_INT),
+        "root_disk_mib": optional(NON_NEGATIVE_INT),
+        "tags": list_of(NON_EMPTY_STRING),
+        "availability_zone": optional(STRING),
+    }
+)
+INSTANCE = record(
+    {
+        "instance_id": NON_EMPTY_STRING,
+        "display_name": STRING,
+        "keep_instance": BOOL,
+        "hardware": HARDWARE,
+    }
+)
+ADDRESS = record(
+    {
+        "value": NON_EMPTY_STRING,
+        "type": one_of(ADDRESS_TYPES),
+        "scope": one_of(ADDRESS_SCOPES),
+        "space_id": NON_EMPTY_STRING,
+    }
+)
+
+# --- the catalogue ---------------------------------------------------------------------
+
+PAYLOADS: Final[Mapping[str, Mapping[str, Check]]] = MappingProxyType(
+    {
+        "ModelCreated": {
+            "model_uuid": NON_EMPTY_STRING,
+            "name": NON_EMPTY_STRING,
+            "provider_type": NON_EMPTY_STRING,
+            "controller_uuid": NON_EMPTY_STRING,
+            "owner": NON_EMPTY_STRING,
+            "type": one_of(MODEL_TYPES),
+            "cloud": NON_EMPTY_STRING,
+            "cloud_region": STRING,
+            "cloud_credential": CLOUD_CREDENTIAL,
+            "config": CONFIG,
+        },
+        "ModelConfigChanged": {"set": CONFIG, "unset": UNSET_KEYS},
+        "AgentVersionSet": {"version": NON_EMPTY_STRING},
+        "ModelEnvironVersionSet": {
+            "from_version": NON_NEGATIVE_INT,
+            "to_version": NON_NEGATIVE_INT,
+            "operations": list_of(NON_EMPTY_STRING),
+        },
+        "MachineAdded": {
+            "machine_id": MACHINE_ID,
+            "base": _base,
+            "container_type": one_of(CONTAINER_TYPES),
+            "nonce": STRING,
+            "jobs": sorted_set_of(JOBS),
+            "constraints": STRING,
+            "placement": STRING,
+        },
+        "MachineProvisioned": {"nonce": STRING, "instance": INSTANCE},
+        "MachineAddressesSet": {
+            "origin": one_of(ADDRESS_ORIGINS),
+            "addresses": list_of(ADDRESS),
+        },
+        "MachineAgentBinarySet": {
+            "version": AGENT_BINARY,
+            "url": STRING,
+            "size": NON_NEGATIVE_INT,
+            "sha256": STRING,
+        },
+        "MachineLifeChanged": {"life": one_of(LIFE_VALUES), "force": BOOL},
+        "MachineSupportedContainersSet": {"types": sorted_set_of(("lxd", "kvm"))},
+        "MachineUpgradeActionsRequested": {
+            "release": RELEASE,
+            "packages": list_of(NON_EMPTY_STRING),
+            "apt_sources": list_of(NON_EMPTY_STRING),
+        },
+        "MachineUpgradeActionsCompleted": {"release": RELEASE},
+        "UnitAssignedToMachine": {
+            "unit": UNIT_NAME,
+            "application": APPLICATION_NAME,
+            "machine_id": MACHINE_ID,
+        },
+        "UnitDestroyed": {"unit": UNIT_NAME},
+        "UpgradeStarted": {
+            "from_release": RELEASE,
+            "to_release": RELEASE,
+            "holder": NON_EMPTY_STRING,
+            "fencing_token": NON_NEGATIVE_INT,
+        },
+        "UpgradeStepApplied": {
+            "release": RELEASE,
+            "step": NON_EMPTY_STRING,
+            "events_written": NON_NEGATIVE_INT,
+        },
+        "UpgradeCompleted": {
+            "release": RELEASE,
+            "events_written": NON_NEGATIVE_INT,
+            "duration_s": DURATION,
+        },
+        "UpgradeAborted": {
+            "reason": NON_EMPTY_STRING,
+            "stream": STRING,
+            "version": NON_NEGATIVE_INT,
+            "type": STRING,
+            "schema": NON_NEGATIVE_INT,
+        },
+        RETIRED_TYPE: {"original_type": NON_EMPTY_STRING, "reason": NON_EMPTY_STRING},
+    }
+)
+
+
+# --- fast paths ------------------------------------------------------------------------
+# Every upcast result and every append is validated, so the busy types get a plain
+# predicate that only says yes quickly. It must never say yes to an invalid payload
+# (tests check it against the checks above); when it says no, or raises, the checks
+# above run and give the message (or accept what the fast path was too strict for,
+# such as a str subclass). Missing keys raise KeyError; with `len` that makes the
+# key set exact without a set comparison.
+
+_CONTAINER_TYPES = frozenset(CONTAINER_TYPES)
+_LIFE_VALUES = frozenset(LIFE_VALUES)
+_ADDRESS_TYPES = frozenset(ADDRESS_TYPES)
+_ADDRESS_SCOPES = frozenset(ADDRESS_SCOPES)
+_ADDRESS_ORIGINS = frozenset(ADDRESS_ORIGINS)
+# Sorted lists without duplicates, as tuples: one hash lookup checks a whole list.
+_JOB_LISTS = frozenset(
+    {(), (JOB_HOST_UNITS,), (JOB_MANAGE_MODEL,), (JOB_HOST_UNITS, JOB_MANAGE_MODEL)}
+)
+_CONTAINER_LISTS = frozenset({(), ("kvm",), ("lxd",), ("kvm", "lxd")})
+
+
+def _is_count(value: Any) -> bool:
+    return value is None or (type(value) is int and value >= 0)
+
+
+def _all_strings(values: Iterable[Any], allow_empty: bool = True) -> bool:
+    # A plain loop: cheaper than all() over a generator for the short lists here.
+    for value in values:
+        if type(value) is not str or (value == "" and not allow_empty):
+            return False
+    return True
+
+
+def _fast_machine_added(d: dict[str, Any]) -> bool:
+    base = d["base"]
+    jobs = d["jobs"]
+    return (
+        len(d) == 7
+        and type(machine_id := d["machine_id"]) is str
+        and is_machine_id(machine_id)
+        and type(base) is dict
+        and len(base) == 2
+        and (base["os"], base["channel"]) in VALID_BASES
+        and d["container_type"] in _CONTAINER_TYPES
+        and type(d["nonce"]) is str
+        and type(jobs) is list
+        and tuple(jobs) in _JOB_LISTS
+        and type(d["constraints"]) is str
+        and type(d["placement"]) is str
+    )
+
+
+def _fast_machine_provisioned(d: dict[str, Any]) -> bool:
+    instance = d["instance"]
+    if not (len(d) == 2 and type(d["nonce"]) is str and type(instance) is dict):
+        return False
+    hardware = instance["hardware"]
+    if not (
+        len(instance) == 4
+        and type(instance_id := instance["instance_id"]) is str
+        and instance_id != ""
+        and type(instance["display_name"]) is str
+        and type(instance["keep_instance"]) is bool
+        and type(hardware) is dict
+        and len(hardware) == 7
+    ):
+        return False
+    arch = hardware["arch"]
+    zone = hardware["availability_zone"]
+    tags = hardware["tags"]
+    return (
+        (arch is None or (type(arch) is str and arch != ""))
+        and _is_count(hardware["cpu_cores"])
+        and _is_count(hardware["cpu_power"])
+        and _is_count(hardware["mem_mib"])
+        and _is_count(hardware["root_disk_mib"])
+        and (zone is None or type(zone) is str)
+        and type(tags) is list
+        and (not tags or _all_strings(tags, allow_empty=False))
+    )
+
+
+def _fast_machine_addresses_set(d: dict[str, Any]) -> bool:
+    addresses = d["addresses"]
+    if not (len(d) == 2 and d["origin"] in _ADDRESS_ORIGINS and type(addresses) is list):
+        return False
+    for address in addresses:
+        if not (
+            type(address) is dict
+            and len(address) == 4
+            and type(value := address["value"]) is str
+            and value != ""
+            and address["type"] in _ADDRESS_TYPES
+            and address["scope"] in _ADDRESS_SCOPES
+            and type(space_id := address["space_id"]) is str
+            and space_id != ""
+        ):
+            return False
+    return True
+
+
+def _fast_machine_agent_binary_set(d: dict[str, Any]) -> bool:
+    return (
+        len(d) == 4
+        and type(version := d["version"]) is str
+        and is_agent_binary(version)
+        and type(d["url"]) is str
+        and type(size := d["size"]) is int
+        and size >= 0
+        and type(d["sha256"]) is str
+    )
+
+
+def _fast_machine_life_changed(d: dict[str, Any]) -> bool:
+    return len(d) == 2 and d["life"] in _LIFE_VALUES and type(d["force"]) is bool
+
+
+def _fast_machine_supported_containers_set(d: dict[str, Any]) -> bool:
+    types = d["types"]
+    return len(d) == 1 and type(types) is list and tuple(types) in _CONTAINER_LISTS
+
+
+def _fast_unit_assigned_to_machine(d: dict[str, Any]) -> bool:
+    return (
+        len(d) == 3
+        and type(unit := d["unit"]) is str
+        and is_unit_name(unit)
+        and type(application := d["application"]) is str
+        and is_application_name(application)
+        and type(machine_id := d["machine_id"]) is str
+        and is_machine_id(machine_id)
+    )
+
+
+def _fast_unit_destroyed(d: dict[str, Any]) -> bool:
+    return len(d) == 1 and type(unit := d["unit"]) is str and is_unit_name(unit)
+
+
+def _fast_agent_version_set(d: dict[str, Any]) -> bool:
+    return len(d) == 1 and type(version := d["version"]) is str and version != ""
+
+
+def _fast_model_config_changed(d: dict[str, Any]) -> bool:
+    changes = d["set"]
+    unset = d["unset"]
+    base = changes.get("default-base") if type(changes) is dict else None
+    return (
+        len(d) == 2
+        and type(changes) is dict
+        and _all_strings(changes)
+        and _REFUSED_CONFIG_KEYS.isdisjoint(changes)
+        and (base is None or base in VALID_BASE_NAMES)
+        and type(unset) is list
+        and _all_strings(unset)
+        and _REFUSED_CONFIG_KEYS.isdisjoint(unset)
+    )
+
+
+def _fast_event_retired(d: dict[str, Any]) -> bool:
+    return (
+        len(d) == 2
+        and type(original := d["original_type"]) is str
+        and original != ""
+        and type(reason := d["reason"]) is str
+        and reason != ""
+    )
+
+
+FastCheck = Callable[[dict[str, Any]], bool]
+FAST_CHECKS: Final[Mapping[str, FastCheck]] = MappingProxyType(
+    {
+        "MachineAdded": _fast_machine_added,
+        "MachineProvisioned": _fast_machine_provisioned,
+        "MachineAddressesSet": _fast_machine_addresses_set,
+        "MachineAgentBinarySet": _fast_machine_agent_binary_set,
+        "MachineLifeChanged": _fast_machine_life_changed,
+        "MachineSupportedContainersSet": _fast_machine_supported_containers_set,
+        "UnitAssignedToMachine": _fast_unit_assigned_to_machine,
+        "UnitDestroyed": _fast_unit_destroyed,
+        "AgentVersionSet": _fast_agent_version_set,
+        "ModelConfigChanged": _fast_model_config_changed,
+        RETIRED_TYPE: _fast_event_retired,
+    }
+)
+
+
+def payload_validator(
+    type_name: str, fields: Mapping[str, Check], fast: FastCheck | None = None
+) -> Validator:
+    """One type's validator: the fast path when it has one, else each field's check."""
+    keys = frozenset(fields)
+    items = tuple(fields.items())
+
+    def check_fields(data: Mapping[str, Any]) -> None:
+        if type(data) is not dict and not isinstance(data, Mapping):
+            raise ValidationError(f"{type_name}: payload must be a map, got {_show(data)}")
+        if data.keys() != keys:
+            raise ValidationError(f"{type_name}: payload {_key_problem(data, keys)}")
+        for name, check in items:
+            problem = check(data[name])
+            if problem is not None:
+                raise ValidationError(f"{type_name}: field '{name}{problem[0]}' {problem[1]}")
+
+    if fast is None:
+        return check_fields
+
+    def validate(data: Mapping[str, Any]) -> None:
+        try:
+            if fast(data):  # type: ignore[arg-type]  # any Mapping: it raises, then falls back
+                return
+        except Exception:  # a missing key, an unhashable value: let the checks say what
+            pass
+        check_fields(data)
+
+    return validate
+
+
+VALIDATORS: Final[Mapping[str, Validator]] = MappingProxyType(
+    {
+        type_name: payload_validator(type_name, fields, FAST_CHECKS.get(type_name))
+        for type_name, fields in PAYLOADS.items()
+    }
+)
+
+
+def validate_payload(type_name: str, data: Mapping[str, Any]) -> None:
+    """Raise ValidationError unless `data` is a valid 3.0 payload of `type_name`."""
+    try:
+        validate = VALIDATORS[type_name]
+    except (KeyError, TypeError):
+        raise ValidationError(f"{_show(type_name)} is not a 3.0 event type") from None
+    validate(data)

@@ -1,0 +1,229 @@
+"""The JSON Lines interchange format (operations.md, "Interchange format").
+
+Import validates each line before it is written and writes the whole file in
+ONE transaction: the first problem is reported with its line number and the
+transaction is rolled back, so a bad line, an exception or a kill part way
+leaves the store exactly as it was. Validation and writing share one pass over
+the file, so a million-event import never holds the file in memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+
+from eventstate.backends.base import NewRow
+from eventstate.codec import MAX_PAYLOAD_BYTES
+from eventstate.errors import EventStateError, InterchangeError, ValidationError
+from eventstate.gating import ImportGuard, check_readable
+from eventstate.releases import CODE_RELEASE, compare, is_release
+from eventstate.store import EventStore
+from eventstate.streams import parse_stream
+from eventstate.timeutil import format_us, parse_iso_us
+
+FORMAT = "eventstate-jsonl"
+FORMAT_VERSION = 1
+_EVENT_KEYS = frozenset(("stream", "version", "type", "schema", "recorded_at", "data"))
+_EXPORT_KEYS = _EVENT_KEYS | {"position"}
+BATCH = 5_000
+
+Progress = Callable[[int], None]  # called with the number of bytes read so far
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    events: int
+    streams: int
+    release: str
+
+
+def read_header(line: bytes, source: str) -> str:
+    """Check line 1 and return the release it names."""
+    try:
+        header = orjson.loads(line)
+    except orjson.JSONDecodeError as exc:
+        raise InterchangeError(1, f"header is not JSON ({exc})", source) from None
+    if not isinstance(header, dict) or header.get("format") != FORMAT:
+        raise InterchangeError(1, f'header must be {{"format": "{FORMAT}", ...}}', source)
+    if header.get("format_version") != FORMAT_VERSION:
+        raise InterchangeError(
+            1, f"format_version {header.get('format_version')!r} is not supported (expected 1)", source
+        )
+    release = header.get("release")
+    if not isinstance(release, str):
+        raise InterchangeError(1, "header has no release", source)
+    if not is_release(release):
+        if compare(release, CODE_RELEASE) > 0:
+            raise InterchangeError(1, f"release {release} is newer than this code ({CODE_RELEASE})", source)
+        raise InterchangeError(1, f"unknown release {release!r}", source)
+    return release
+
+
+class _LineChecker:
+    """Validates event lines and turns them into rows, tracking stream versions."""
+
+    def __init__(self, store: EventStore, release: str, source: str, store_empty: bool) -> None:
+        self.store = store
+        self.release = release
+        self.source = source
+        self.store_empty = store_empty
+        self.last_versions: dict[str, int] = {}
+        self.known: dict[tuple[str, int], bool] = {}
+        self.encode = store.codec.encode
+
+    def row(self, number: int, line: bytes) -> NewRow:
+        try:
+            event = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            raise InterchangeError(number, f"not valid JSON ({exc})", self.source) from None
+        if type(event) is not dict:
+            raise InterchangeError(number, "an event line must be a JSON object", self.source)
+        keys = event.keys()
+        if keys != _EVENT_KEYS and keys != _EXPORT_KEYS:
+            missing = sorted(_EVENT_KEYS - keys)
+            extra = sorted(keys - _EXPORT_KEYS)
+            detail = f"missing {missing}" if missing else f"unexpected {extra}"
+            raise InterchangeError(number, f"event keys wrong: {detail}", self.source)
+        stream, version, type_name = event["stream"], event["version"], event["type"]
+        schema, data = event["schema"], event["data"]
+        if type(stream) is not str:
+            raise InterchangeError(number, "stream must be a string", self.source)
+        if type(version) is not int or version < 1:
+            raise InterchangeError(number, f"{stream}: version must be an integer >= 1", self.source)
+        if type(type_name) is not str or type(schema) is not int:
+            raise InterchangeError(number, f"{stream} version {version}: type must be a string and schema an integer", self.source)
+        if type(data) is not dict:
+            raise InterchangeError(number, f"{stream} version {version}: data must be a JSON object", self.source)
+        self._check_type(number, stream, version, type_name, schema)
+        try:
+            recorded_at = parse_iso_us(event["recorded_at"])
+        except ValueError as exc:
+            raise InterchangeError(number, f"{stream} version {version}: recorded_at: {exc}", self.source) from None
+        self._check_version(number, stream, version)
+        state = self.encode(data)
+        if len(state) > MAX_PAYLOAD_BYTES:
+            raise InterchangeError(number, f"{stream} version {version}: payload too large", self.source)
+        return (stream, version, type_name, schema, recorded_at, state)
+
+    def _check_type(self, number: int, stream: str, version: int, type_name: str, schema: int) -> None:
+        key = (type_name, schema)
+        known = self.known.get(key)
+        if known is None:
+            known = self.known[key] = self.store.chain.is_known(type_name, schema, self.release)
+        if not known:
+            raise InterchangeError(
+                number,
+                f"{stream} version {version}: {type_name} schema {schema} is not an event type "
+                f"a {self.release} store can hold",
+                self.source,
+            )
+
+    def _check_version(self, number: int, stream: str, version: int) -> None:
+        last = self.last_versions.get(stream)
+        if last is None:
+            try:
+                parse_stream(stream)
+            except ValidationError as exc:
+                raise InterchangeError(number, str(exc), self.source) from None
+            last = 0 if self.store_empty else self.store.backend.stream_heads([stream]).get(stream, 0)
+        if version != last + 1:
+            what = "repeats" if version <= last else "leaves a gap after"
+            raise InterchangeError(
+                number, f"{stream}: version {version} {what} version {last}", self.source
+            )
+        self.last_versions[stream] = version
+
+
+def import_jsonl(
+    store: EventStore, path: str | Path, progress: Progress | None = None
+) -> ImportResult:
+    source = str(path)
+    try:
+        handle = open(path, "rb")  # noqa: SIM115 - closed in finally, shared with the generator
+    except OSError as exc:
+        raise EventStateError(f"cannot read {source}: {exc.strerror}") from None
+    try:
+        first = handle.readline()
+        if not first.strip():
+            raise InterchangeError(1, "file is empty: expected a header line", source)
+        release = read_header(first, source)
+        meta = store.meta()
+        check_readable(meta)
+        store_empty = store.head() == 0
+        if not store_empty and meta.release != release:
+            raise InterchangeError(
+                1,
+                f"file is at release {release} but the store (not empty) is at {meta.release}",
+                source,
+            )
+        checker = _LineChecker(store, release, source, store_empty)
+        batches = _batches(handle, checker, progress, len(first))
+        total = store.backend.append_stream_of_batches(
+            batches, ImportGuard(release, source), trusted_versions=store_empty
+        )
+    finally:
+        handle.close()
+    return ImportResult(events=total, streams=len(checker.last_versions), release=release)
+
+
+def _batches(
+    handle: IO[bytes], checker: _LineChecker, progress: Progress | None, offset: int
+) -> Iterator[list[NewRow]]:
+    batch: list[NewRow] = []
+    number = 1
+    read = offset
+    for line in handle:
+        number += 1
+        read += len(line)
+        if not line.strip():
+            raise InterchangeError(number, "empty line", checker.source)
+        batch.append(checker.row(number, line))
+        if len(batch) >= BATCH:
+            yield batch
+            batch = []
+            if progress is not None:
+                progress(read)
+    if batch:
+        yield batch
+    if progress is not None:
+        progress(read)
+
+
+def export_jsonl(
+    store: EventStore,
+    out: IO[bytes],
+    *,
+    upcast: bool = False,
+    stream: str | None = None,
+) -> int:
+    """Write the header and every event in position order; returns the count."""
+    meta = store.meta()
+    check_readable(meta)
+    release = CODE_RELEASE if upcast else meta.release
+    out.write(orjson.dumps({"format": FORMAT, "format_version": FORMAT_VERSION, "release": release}))
+    out.write(b"\n")
+    target = CODE_RELEASE if upcast else None
+    if stream is None:
+        events = store.iter_events(target=target)
+    else:
+        events = iter(store.read_stream(stream, target=target))
+    dumps = orjson.dumps
+    count = 0
+    for position, stream_id, version, type_name, schema, recorded_at, data in events:
+        line: dict[str, Any] = {
+            "stream": stream_id,
+            "version": version,
+            "type": type_name,
+            "schema": schema,
+            "recorded_at": format_us(recorded_at),
+            "data": data,
+            "position": position,
+        }
+        out.write(dumps(line))
+        out.write(b"\n")
+        count += 1
+    return count

@@ -1,0 +1,195 @@
+"""The event store: appends 3.0 events, reads every event upcast to today's schema.
+
+Every read path (aggregate loads, projections, history, export --upcast,
+verify) goes through `EventStore.decode` so no path can forget to upcast.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+from eventstate.backends.base import Backend, NewRow, Row, StoreMeta, WriteGuard
+from eventstate.codec import MAX_PAYLOAD_BYTES, PayloadCodec
+from eventstate.domain.catalogue import validate_payload
+from eventstate.errors import UnknownEventTypeError, ValidationError
+from eventstate.gating import APPEND_GUARD, check_readable
+from eventstate.releases import CODE_RELEASE
+from eventstate.streams import machine_stream
+from eventstate.timeutil import now_us
+from upcasters import CHAIN, Chain
+
+Upcaster = Callable[[str, int, str, int, dict[str, Any], "str | None"], tuple[str, int, dict[str, Any]]]
+
+
+class Event(NamedTuple):
+    """One event as read: upcast to the target schema unless read raw."""
+
+    position: int
+    stream: str
+    version: int
+    type: str
+    schema: int
+    recorded_at: int  # microseconds since the epoch, UTC
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    """An event to append, in today's (3.0) schema."""
+
+    stream: str
+    version: int
+    type: str
+    data: dict[str, Any]
+    recorded_at: int | None = None
+
+
+class EventStore:
+    def __init__(self, backend: Backend, codec: PayloadCodec, chain: Chain = CHAIN) -> None:
+        self.backend = backend
+        self.codec = codec
+        self.chain = chain
+        self.url = backend.url
+        # stream id -> the model's provider type, the one context upcasters need.
+        self._providers: dict[str, str | None] = {}
+
+    # --- metadata ----------------------------------------------------------------
+
+    def meta(self) -> StoreMeta:
+        return self.backend.read_meta()
+
+    def close(self) -> None:
+        self.backend.close()
+
+    # --- writing ---------------------------------------------------------------------
+
+    def encode(self, events: Iterable[NewEvent]) -> list[NewRow]:
+        """Validate 3.0 events and turn them into rows; raises before anything is written."""
+        rows: list[NewRow] = []
+        stamp = now_us()
+        chain = self.chain
+        encode = self.codec.encode
+        for event in events:
+            schema = chain.current_schema(event.type)
+            if chain.current_name(event.type) != event.type:
+                raise UnknownEventTypeError(
+                    f"{event.stream} version {event.version}: {event.type} is not a "
+                    f"{CODE_RELEASE} event type (today it is {chain.current_name(event.type)})"
+                )
+            try:
+                validate_payload(event.type, event.data)
+            except ValidationError as exc:
+                raise ValidationError(f"{event.stream} version {event.version}: {exc}") from None
+            state = encode(event.data)
+            if len(state) > MAX_PAYLOAD_BYTES:
+                raise ValidationError(
+                    f"{event.stream} version {event.version}: payload of {len(state)} bytes "
+                    f"exceeds the {MAX_PAYLOAD_BYTES}-byte limit"
+                )
+            recorded_at = stamp if event.recorded_at is None else event.recorded_at
+            rows.append((event.stream, event.version, event.type, schema, recorded_at, state))
+        return rows
+
+    def append(self, events: Sequence[NewEvent], guard: WriteGuard = APPEND_GUARD) -> list[int]:
+        """Append atomically; returns the positions. Gating and versions are checked
+        in the same transaction as the write."""
+        if not events:
+            return []
+        return self.backend.append(self.encode(events), guard)
+
+    # --- reading -----------------------------------------------------------------------
+
+    def upcaster(self, target: str | None = CODE_RELEASE) -> Upcaster | None:
+        """The chain to `target`, or None to read events as stored."""
+        if target is None:
+            return None
+        if target == CODE_RELEASE:
+            return self.chain.upcast
+        return self.chain.upcaster_for(target)
+
+    def decode(self, rows: Iterable[Row], target: str | None = CODE_RELEASE) -> Iterator[Event]:
+        """Rows -> events: payload decoded and, unless target is None, upcast.
+
+        The hot read path: one decode and one dict lookup per already-current event.
+        """
+        decode = self.codec.decode
+        upcast = self.upcaster(target)
+        providers = self._providers
+        provider_for = self._provider_for
+        make = Event._make
+        for position, stream, version, type_name, schema, recorded_at, state in rows:
+            data = decode(state, f"{stream} version {version} (position {position})")
+            if upcast is not None:
+                if version == 1 and stream.startswith("model:"):
+                    value = data.get("provider_type")
+                    if isinstance(value, str):
+                        providers[stream] = value
+                try:
+                    provider = providers[stream]
+                except KeyError:
+                    provider = provider_for(stream)
+                type_name, schema, data = upcast(stream, version, type_name, schema, data, provider)
+            yield make((position, stream, version, type_name, schema, recorded_at, data))
+
+    def _provider_for(self, stream: str) -> str | None:
+        """The provider type of the model a stream belongs to, read from the log.
+
+        Cached per stream once known (a model's first event never changes); an
+        unknown one is not cached, since the model stream may be written later.
+        """
+        kind, _, rest = stream.partition(":")
+        if kind not in ("machine", "unit", "model"):
+            return None
+        model_stream = "model:" + rest.partition(":")[0] if kind != "model" else stream
+        provider = self._providers.get(model_stream)
+        if provider is None:
+            first = self.backend.read_stream(model_stream, 0, 1)
+            if first:
+                row = first[0]
+                data = self.codec.decode(row[6], f"{model_stream} version 1 (position {row[0]})")
+                value = data.get("provider_type")
+                provider = value if isinstance(value, str) else None
+        if provider is not None:
+            self._providers[model_stream] = provider
+            self._providers[stream] = provider
+        return provider
+
+    def read_stream(
+        self, stream: str, gt: int = 0, lte: int | None = None, target: str | None = CODE_RELEASE
+    ) -> list[Event]:
+        return list(self.decode(self.backend.read_stream(stream, gt, lte), target))
+
+    def iter_events(
+        self,
+        after: int = 0,
+        upto: int | None = None,
+        types: Sequence[str] = (),
+        target: str | None = CODE_RELEASE,
+    ) -> Iterator[Event]:
+        """The log in position order, streamed page by page."""
+        check_readable(self.meta())
+        return self.decode(self.backend.iter_log(after, upto, types), target)
+
+    def head(self) -> int:
+        return self.backend.head()
+
+    def machine_stream_of(self, model_uuid: str, machine_id: str) -> str:
+        """The stream a machine lives in. Stream ids are never rewritten, so a
+        container a 1.x server added as `0/lxc/1` (which reads as `0/lxd/1`
+        today) keeps its `machine:<uuid>:0/lxc/1` stream forever."""
+        stream = machine_stream(model_uuid, machine_id)
+        legacy = legacy_machine_ids(machine_id)
+        if not legacy:
+            return stream
+        candidates = [stream, *(machine_stream(model_uuid, old) for old in legacy)]
+        heads = self.backend.stream_heads(candidates)
+        return next((c for c in candidates if c in heads), stream)
+
+
+def legacy_machine_ids(machine_id: str) -> list[str]:
+    """Ids a machine may have been stored under before 2.0 renamed lxc to lxd."""
+    if "/lxd/" not in machine_id:
+        return []
+    return [machine_id.replace("/lxd/", "/lxc/")]

@@ -1,0 +1,377 @@
+"""Projection copies in the SQLite store's own database file.
+
+Two tables beside the event log:
+
+- `projection_copies`: one row per copy (id, fingerprint, store release, generation,
+  state, position, owner, times). A partial unique index allows one `ready` copy per
+  (fingerprint, store release): the pointer readers follow.
+- `projection_documents`: (copy id, kind, key) -> the document as orjson bytes,
+  WITHOUT ROWID so a document is one B-tree entry found by its key.
+
+Every write goes through the backend's `write_transaction()`, i.e. `BEGIN IMMEDIATE` on
+the store's connection: it holds the same write lock as appends, so a catch-up reads the
+log and the copy's position, folds and saves in a state no other process can change
+(exactly once, across processes), and a rebuild's switch sees the true log head.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager, nullcontext
+from typing import Any
+
+import orjson
+
+from eventstate.backends.sqlite import SQLiteBackend
+from eventstate.timeutil import now_us
+from projections.documents import Document
+from projections.storage.base import (
+    BUILDING,
+    KINDS,
+    READY,
+    RETIRED,
+    CopyGoneError,
+    CopyInfo,
+    CopyKey,
+    Progress,
+    document_key,
+)
+from projections.storage.cache import DocumentCache, SessionDocuments
+
+SCHEMA_STATEMENTS = (
+    # AUTOINCREMENT: a copy id is never reused, so a process holding a stale id (or a
+    # cache keyed by it) can never mistake a newer copy for the one it knew.
+    """CREATE TABLE IF NOT EXISTS projection_copies (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        fingerprint TEXT NOT NULL,
+        store_release TEXT NOT NULL,
+        generation INTEGER NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('building', 'ready', 'retired')),
+        position INTEGER NOT NULL DEFAULT 0,
+        owner TEXT NOT NULL DEFAULT '',
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        ready_at INTEGER,
+        UNIQUE (fingerprint, store_release, generation))""",
+    "CREATE UNIQUE INDEX IF NOT EXISTS projection_copies_live "
+    "ON projection_copies (fingerprint, store_release) WHERE state = 'ready'",
+    """CREATE TABLE IF NOT EXISTS projection_documents (
+        copy_id INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        key TEXT NOT NULL,
+        doc BLOB NOT NULL,
+        PRIMARY KEY (copy_id, kind, key)) WITHOUT ROWID""",
+)
+
+_COPY_COLUMNS = (
+    "id, fingerprint, store_release, generation, state, position, owner, "
+    "created_at, updated_at, ready_at"
+)
+_UPSERT_DOC = (
+    "INSERT OR REPLACE INTO projection_documents (copy_id, kind, key, doc) VALUES (?, ?, ?, ?)"
+)
+_LOAD_DOC = "SELECT doc FROM projection_documents WHERE copy_id = ? AND kind = ? AND key = ?"
+# Above every character a key can hold: the upper bound of a prefix range.
+_KEY_CEILING = "\U0010ffff"
+# Documents between two `on_written` calls of a bulk write.
+_TICK = 1024
+# SQLite's `PRAGMA synchronous` levels.
+_SYNC_NORMAL = 1
+
+_dumps = orjson.dumps
+_loads = orjson.loads
+
+
+def _copy(row: tuple[Any, ...]) -> CopyInfo:
+    return CopyInfo(*row)
+
+
+class SQLiteProjectionStorage:
+    """`ProjectionStorage` on a `SQLiteBackend` (files and `memory://`)."""
+
+    def __init__(self, backend: SQLiteBackend) -> None:
+        self._backend = backend
+        self._caches: dict[int, DocumentCache] = {}
+        self._cache_lock = threading.Lock()
+        self._sync_level = self._read_sync_level()
+        self._create_schema()
+
+    # --- setup -------------------------------------------------------------------------
+
+    def _create_schema(self) -> None:
+        with self._backend.read_cursor() as c:
+            found = c.execute(
+                "SELECT COUNT(*) FROM sqlite_master WHERE name IN "
+                "('projection_copies', 'projection_documents', 'projection_copies_live')"
+            ).fetchone()[0]
+        if found == 3:
+            return  # no write lock needed on every open
+        with self._backend.write_transaction() as c:
+            for statement in SCHEMA_STATEMENTS:
+                c.execute(statement)
+
+    def _read_sync_level(self) -> int:
+        with self._backend.read_cursor() as c:
+            return int(c.execute("PRAGMA synchronous").fetchone()[0])
+
+    @contextmanager
+    def _projection_transaction(self) -> Iterator[sqlite3.Cursor]:
+        """A write transaction whose commit is not fsynced (synchronous=NORMAL).
+
+        A projection is derivable from the log: if power fails right after this commit,
+        WAL mode loses at most the last projection commits, whole (position and
+        documents together), and the next catch-up folds those events again. The log
+        itself keeps the backend's setting: the pragma is restored before the lock is
+        released, and the next FULL commit fsyncs every earlier WAL frame too.
+        """
+        relax = self._sync_level > _SYNC_NORMAL
+        # The backend's connection lock (re-entrant) keeps other threads of this process
+        # from committing an append while the connection runs with the relaxed setting.
+        lock = getattr(self._backend, "_lock", None) if relax else None
+        if relax and lock is None:
+            relax = False
+        with lock if lock is not None else nullcontext():
+            if relax:
+                self._set_sync(_SYNC_NORMAL)
+            try:
+                with self._backend.write_transaction() as c:
+                    yield c
+            finally:
+                if relax:
+                    self._set_sync(self._sync_level)
+
+    def _set_sync(self, level: int) -> None:
+        with self._backend.read_cursor() as c:
+            c.execute(f"PRAGMA synchronous={int(level)}")
+
+    # --- the registry ------------------------------------------------------------------
+
+    def copies(self) -> list[CopyInfo]:
+        with self._backend.read_cursor() as c:
+            rows = c.execute(f"SELECT {_COPY_COLUMNS} FROM projection_copies ORDER BY id")
+            return [_copy(row) for row in rows.fetchall()]
+
+    def live_copy(self, key: CopyKey) -> CopyInfo | None:
+        with self._backend.read_cursor() as c:
+            row = c.execute(
+                f"SELECT {_COPY_COLUMNS} FROM projection_copies "
+                "WHERE fingerprint = ? AND store_release = ? AND state = 'ready'",
+                (key.fingerprint, key.store_release),
+            ).fetchone()
+        return None if row is None else _copy(row)
+
+    def copy(self, copy_id: int) -> CopyInfo | None:
+        with self._backend.read_cursor() as c:
+            row = c.execute(
+                f"SELECT {_COPY_COLUMNS} FROM projection_copies WHERE id = ?", (copy_id,)
+            ).fetchone()
+        return None if row is None else _copy(row)
+
+    def begin_build(self, key: CopyKey, owner: str) -> CopyInfo:
+        now = now_us()
+        with self._projection_transaction() as c:
+            generation = c.execute(
+                "SELECT COALESCE(MAX(generation), 0) + 1 FROM projection_copies "
+                "WHERE fingerprint = ? AND store_release = ?",
+                (key.fingerprint, key.store_release),
+            ).fetchone()[0]
+            row = c.execute(
+                "INSERT INTO projection_copies (fingerprint, store_release, generation, state, "
+                "position, owner, created_at, updated_at) VALUES (?, ?, ?, ?, 0, ?, ?, ?) "
+                f"RETURNING {_COPY_COLUMNS}",
+                (key.fingerprint, key.store_release, generation, BUILDING, owner, now, now),
+            ).fetchone()
+        return _copy(row)
+
+    def heartbeat(self, copy_id: int, position: int) -> None:
+        with self._projection_transaction() as c:
+            c.execute(
+                "UPDATE projection_copies SET updated_at = ?, position = ? "
+                "WHERE id = ? AND state = 'building'",
+                (now_us(), position, copy_id),
+            )
+
+    def drop_copy(self, copy_id: int) -> None:
+        with self._cache_lock:
+            self._caches.pop(copy_id, None)
+        with self._projection_transaction() as c:
+            c.execute("DELETE FROM projection_documents WHERE copy_id = ?", (copy_id,))
+            c.execute("DELETE FROM projection_copies WHERE id = ?", (copy_id,))
+
+    # --- sessions ----------------------------------------------------------------------
+
+    @contextmanager
+    def catch_up(self, copy: CopyInfo) -> Iterator[_CatchUp]:
+        copy_id = copy.copy_id
+        # Taken out for the session and put back only after a successful commit: a
+        # failed session may have changed cached documents in place.
+        with self._cache_lock:
+            cache = self._caches.pop(copy_id, None)
+        with self._projection_transaction() as c:
+            row = c.execute(
+                "SELECT state, position FROM projection_copies WHERE id = ?", (copy_id,)
+            ).fetchone()
+            if row is None or row[0] != READY:
+                raise CopyGoneError(f"projection copy {copy_id} is no longer live")
+            position = int(row[1])
+            if cache is None or not cache.valid_at(position):
+                cache = DocumentCache(position)  # someone else moved the copy on
+            session = _CatchUp(c, copy_id, position, cache)
+            yield session
+            session.save()
+        cache.position = session.saved_position
+        with self._cache_lock:
+            self._caches[copy_id] = cache
+
+    @contextmanager
+    def publish(self, copy: CopyInfo) -> Iterator[_Publish]:
+        with self._projection_transaction() as c:
+            row = c.execute(
+                "SELECT state FROM projection_copies WHERE id = ?", (copy.copy_id,)
+            ).fetchone()
+            if row is None or row[0] != BUILDING:
+                raise CopyGoneError(
+                    f"projection copy {copy.copy_id} is no longer being built "
+                    "(dropped as abandoned?)"
+                )
+            yield _Publish(c, copy)
+
+    # --- reads -------------------------------------------------------------------------
+
+    @contextmanager
+    def _snapshot(self, copy: CopyInfo) -> Iterator[sqlite3.Cursor]:
+        """A read transaction on a copy that is READY in it (one consistent snapshot)."""
+        with self._backend.read_cursor() as c:
+            c.execute("BEGIN")
+            try:
+                row = c.execute(
+                    "SELECT state FROM projection_copies WHERE id = ?", (copy.copy_id,)
+                ).fetchone()
+                if row is None or row[0] != READY:
+                    raise CopyGoneError(f"projection copy {copy.copy_id} is no longer live")
+                yield c
+            finally:
+                if c.connection.in_transaction:
+                    c.execute("COMMIT")
+
+    def read_documents(self, copy: CopyInfo, kind: str, prefix: str = "") -> list[Document]:
+        with self._snapshot(copy) as c:
+            rows = c.execute(
+                "SELECT doc FROM projection_documents WHERE copy_id = ? AND kind = ? "
+                "AND key >= ? AND key < ? ORDER BY key",
+                (copy.copy_id, kind, prefix, prefix + _KEY_CEILING),
+            ).fetchall()
+        return [_loads(row[0]) for row in rows]
+
+    def read_document(self, copy: CopyInfo, kind: str, key: str) -> Document | None:
+        with self._snapshot(copy) as c:
+            row = c.execute(_LOAD_DOC, (copy.copy_id, kind, key)).fetchone()
+        return None if row is None else _loads(row[0])
+
+    def count_documents(self, copy: CopyInfo) -> dict[str, int]:
+        with self._backend.read_cursor() as c:
+            rows = c.execute(
+                "SELECT kind, COUNT(*) FROM projection_documents WHERE copy_id = ? GROUP BY kind",
+                (copy.copy_id,),
+            ).fetchall()
+        counts = dict.fromkeys(KINDS, 0)
+        counts.update({kind: int(n) for kind, n in rows})
+        return counts
+
+
+class _CatchUp:
+    """A CatchUpSession inside the storage's write transaction."""
+
+    def __init__(
+        self, c: sqlite3.Cursor, copy_id: int, position: int, cache: DocumentCache
+    ) -> None:
+        self._c = c
+        self._copy_id = copy_id
+        self._position = position
+        self.saved_position = position
+        self._documents = SessionDocuments(cache, self._load)
+
+    @property
+    def position(self) -> int:
+        return self._position
+
+    @property
+    def documents(self) -> SessionDocuments:
+        return self._documents
+
+    def advance(self, position: int) -> None:
+        if position < self.saved_position:
+            raise ValueError(
+                f"a copy's position never goes back ({self.saved_position} -> {position})"
+            )
+        self.saved_position = position
+
+    def _load(self, kind: str, key: str) -> Document | None:
+        row = self._c.execute(_LOAD_DOC, (self._copy_id, kind, key)).fetchone()
+        return None if row is None else _loads(row[0])
+
+    def save(self) -> None:
+        dirty = self._documents.dirty
+        if dirty:
+            copy_id = self._copy_id
+            self._c.executemany(
+                _UPSERT_DOC,
+                [(copy_id, kind, key, _dumps(doc)) for (kind, key), doc in dirty.items()],
+            )
+        if self.saved_position != self._position or dirty:
+            self._c.execute(
+                "UPDATE projection_copies SET position = ?, updated_at = ? WHERE id = ?",
+                (self.saved_position, now_us(), self._copy_id),
+            )
+
+
+class _Publish:
+    """A PublishSession inside the storage's write transaction."""
+
+    def __init__(self, c: sqlite3.Cursor, copy: CopyInfo) -> None:
+        self._c = c
+        self._copy = copy
+
+    def write_documents(
+        self, kind: str, docs: Iterable[Document], on_written: Progress | None = None
+    ) -> int:
+        # Sorted by key: the WITHOUT ROWID B-tree then fills in order, page after page.
+        # Rows are serialised lazily, so only one document's bytes exist at a time.
+        keyed = sorted(((document_key(kind, doc), doc) for doc in docs), key=_first)
+        self._c.executemany(_UPSERT_DOC, _rows(self._copy.copy_id, kind, keyed, on_written))
+        return len(keyed)
+
+    def make_live(self, position: int) -> CopyInfo:
+        copy = self._copy
+        now = now_us()
+        # Retire first: the partial unique index allows one ready copy per key.
+        self._c.execute(
+            "UPDATE projection_copies SET state = ?, updated_at = ? "
+            "WHERE fingerprint = ? AND store_release = ? AND state = 'ready' AND id != ?",
+            (RETIRED, now, copy.fingerprint, copy.store_release, copy.copy_id),
+        )
+        row = self._c.execute(
+            "UPDATE projection_copies SET state = 'ready', position = ?, updated_at = ?, "
+            f"ready_at = ? WHERE id = ? AND state = 'building' RETURNING {_COPY_COLUMNS}",
+            (position, now, now, copy.copy_id),
+        ).fetchone()
+        if row is None:
+            raise CopyGoneError(f"projection copy {copy.copy_id} is no longer being built")
+        return _copy(row)
+
+
+def _first(item: tuple[str, Document]) -> str:
+    return item[0]
+
+
+def _rows(
+    copy_id: int, kind: str, keyed: list[tuple[str, Document]], on_written: Progress | None
+) -> Iterator[tuple[int, str, str, bytes]]:
+    for done, (key, doc) in enumerate(keyed, 1):
+        yield (copy_id, kind, key, _dumps(doc))
+        if on_written is not None and not done % _TICK:
+            on_written(done)
+    if on_written is not None:
+        on_written(len(keyed))

@@ -1,0 +1,189 @@
+"""The SQLite projection storage: its tables, its sessions' atomicity, its cache."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import orjson
+import pytest
+
+from eventstate.store import EventStore
+from projections import runner, service
+from projections.documents import new_machine_document
+from projections.storage import (
+    BUILDING,
+    MACHINE,
+    MODEL,
+    READY,
+    RETIRED,
+    CopyGoneError,
+    CopyInfo,
+    CopyKey,
+    ProjectionStorage,
+    storage_for,
+)
+from projections.storage.base import machine_key, model_prefix
+from projections.storage.sqlite import SQLiteProjectionStorage
+from tests.projections.test_runner_support import (
+    Events,
+    append_all,
+    open_file_store,
+    small_environment,
+)
+
+UUID = "5f1e8f6a-0000-4000-8000-000000000001"
+KEY = CopyKey("f" * 64, "3.0")
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> EventStore:
+    opened = open_file_store(tmp_path / "store.db")
+    append_all(opened, small_environment(Events(), UUID, 10))
+    return opened
+
+
+def _raw(store: EventStore) -> sqlite3.Connection:
+    return sqlite3.connect(store.backend.path)  # type: ignore[attr-defined]
+
+
+def test_tables_and_document_encoding(store: EventStore) -> None:
+    copy = runner.catch_up(store)
+    conn = _raw(store)
+    sql = dict(conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'table'"))
+    assert "WITHOUT ROWID" in sql["projection_documents"]
+    assert "PRIMARY KEY (copy_id, kind, key)" in sql["projection_documents"]
+    for column in ("fingerprint", "store_release", "generation", "state", "position"):
+        assert column in sql["projection_copies"]
+    blob = conn.execute(
+        "SELECT doc FROM projection_documents WHERE copy_id = ? AND kind = 'machine' AND key = ?",
+        (copy.copy_id, machine_key(UUID, "0")),
+    ).fetchone()[0]
+    assert orjson.loads(blob) == service.machine(store, UUID, "0")
+
+
+def test_a_new_build_is_invisible_until_published(store: EventStore) -> None:
+    storage = storage_for(store)
+    first = storage.begin_build(KEY, "me")
+    assert first.state == BUILDING and first.generation == 1
+    assert storage.live_copy(KEY) is None
+    with storage.publish(first) as publish:
+        publish.write_documents(MACHINE, [new_machine_document(UUID, "0")])
+        live = publish.make_live(7)
+    assert live.state == READY and live.position == 7 and storage.live_copy(KEY) == live
+    second = storage.begin_build(KEY, "me")
+    assert second.generation == 2
+    assert storage.live_copy(KEY) == live  # still the first generation
+
+
+def test_a_failed_publish_writes_nothing_and_switches_nothing(store: EventStore) -> None:
+    storage = storage_for(store)
+    live = _published(storage, 1)
+    building = storage.begin_build(KEY, "me")
+    with pytest.raises(RuntimeError), storage.publish(building) as publish:
+        publish.write_documents(MACHINE, [new_machine_document(UUID, "9")])
+        publish.make_live(3)
+        raise RuntimeError("killed")
+    assert storage.live_copy(KEY) == live
+    assert storage.count_documents(building)[MACHINE] == 0
+    assert storage.copy(building.copy_id).state == BUILDING  # type: ignore[union-attr]
+
+
+def test_publishing_retires_the_previous_generation_in_the_same_step(store: EventStore) -> None:
+    storage = storage_for(store)
+    old = _published(storage, 1)
+    new = _published(storage, 2)
+    assert storage.live_copy(KEY) == new
+    assert storage.copy(old.copy_id).state == RETIRED  # type: ignore[union-attr]
+    with pytest.raises(CopyGoneError):
+        storage.read_documents(old, MACHINE)
+    with pytest.raises(CopyGoneError), storage.catch_up(old):
+        pass
+    storage.drop_copy(old.copy_id)
+    assert storage.copy(old.copy_id) is None
+    assert storage.count_documents(old) == {"machine": 0, "model": 0, "unit": 0}
+
+
+def test_only_one_ready_copy_per_key(store: EventStore) -> None:
+    storage = storage_for(store)
+    _published(storage, 1)
+    conn = _raw(store)
+    with pytest.raises(sqlite3.IntegrityError):
+        conn.execute(
+            "INSERT INTO projection_copies (fingerprint, store_release, generation, state, "
+            "created_at, updated_at) VALUES (?, ?, 99, 'ready', 0, 0)",
+            (KEY.fingerprint, KEY.store_release),
+        )
+
+
+def test_a_failed_catch_up_saves_nothing_and_forgets_its_cache(store: EventStore) -> None:
+    copy = runner.catch_up(store)
+    storage = storage_for(store)
+    before = service.machine(store, UUID, "1")
+    with pytest.raises(RuntimeError), storage.catch_up(copy) as session:
+        doc = session.documents.get_machine(UUID, "1")
+        assert doc is not None
+        doc["life"] = "dead"  # changed in place, as the fold does
+        session.documents.put_machine(doc)
+        session.advance(copy.position + 1)
+        raise RuntimeError("fold failed")
+    assert storage.copy(copy.copy_id).position == copy.position  # type: ignore[union-attr]
+    with storage.catch_up(copy) as session:
+        assert session.documents.get_machine(UUID, "1") == before  # not the changed object
+    assert service.machine(store, UUID, "1") == before
+
+
+def test_the_cache_notices_another_process_moving_the_copy(tmp_path: Path) -> None:
+    first = open_file_store(tmp_path / "store.db")
+    events = Events()
+    append_all(first, small_environment(events, UUID, 3))
+    second = open_file_store(tmp_path / "store.db")
+    assert service.machines(first) == service.machines(second)
+    # The two stores take turns: each appends a change to machine 2 and reads it (its
+    # catch-up folds the change into its cached copy of the document). A cache that
+    # missed the other store's turn would fold onto a stale document and lose a change.
+    turns = [
+        (first, events.life(UUID, "2", "dying")),
+        (second, events.agent_binary(UUID, "2", "3.0.1")),
+        (first, events.supported_containers(UUID, "2", ["lxd"])),
+        (second, events.life(UUID, "2", "dead")),
+        (first, events.actions_requested(UUID, "2", "3.0")),
+    ]
+    for turn, (writer, event) in enumerate(turns):
+        writer.append([event])
+        doc = service.machine(writer, UUID, "2")
+        assert doc["stream_version"] == event.version, turn
+    assert doc["life"] == "dead"
+    assert doc["agent_version"] == "3.0.1"
+    assert doc["supported_containers"] == ["lxd"]
+    assert [a["release"] for a in doc["pending_upgrade_actions"]] == ["3.0"]
+    assert service.machines(first) == service.machines(second)
+
+
+def test_projection_commits_leave_the_logs_durability_setting(store: EventStore) -> None:
+    storage = storage_for(store)
+    assert isinstance(storage, SQLiteProjectionStorage)
+    events = Events(dict(store.backend.stream_heads([f"machine:{UUID}:1"])))
+    runner.catch_up(store)
+    store.append([events.life(UUID, "1", "dying")])
+    runner.catch_up(store)
+    with store.backend.read_cursor() as c:  # type: ignore[attr-defined]
+        assert c.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL, the default
+
+
+def test_documents_of_one_model_are_one_key_range(store: EventStore) -> None:
+    other = "5f1e8f6a-0000-4000-8000-000000000002"
+    append_all(store, small_environment(Events(), other, 2))
+    copy = runner.catch_up(store)
+    storage = storage_for(store)
+    ours = storage.read_documents(copy, MACHINE, model_prefix(UUID))
+    assert {doc["model_uuid"] for doc in ours} == {UUID}
+    assert len(storage.read_documents(copy, MACHINE)) == len(ours) + 3  # 0, 0/lxd/0, 1
+    assert len(storage.read_documents(copy, MODEL)) == 2
+
+
+def _published(storage: ProjectionStorage, position: int) -> CopyInfo:
+    build = storage.begin_build(KEY, "me")
+    with storage.publish(build) as publish:
+        publish.write_documents(MACHINE, [new_machine_document(UUID, "0")])
+        return publish.make_live(position)

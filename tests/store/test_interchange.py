@@ -1,0 +1,162 @@
+"""JSONL import and export (operations.md, "Interchange format")."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from eventstate.api import open_store
+from eventstate.errors import InterchangeError, StoreTooNewError
+from eventstate.interchange import export_jsonl, import_jsonl
+from eventstate.store import EventStore
+
+FIXTURES = Path(__file__).parents[1] / "fixtures"
+HEADER = {"format": "eventstate-jsonl", "format_version": 1, "release": "1.14"}
+
+
+def _write(path: Path, lines: list[object]) -> Path:
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    return path
+
+
+def _event(stream: str, version: int, type_name: str = "AgentVersionSet", schema: int = 1,
+           data: dict[str, object] | None = None) -> dict[str, object]:
+    return {"stream": stream, "version": version, "type": type_name, "schema": schema,
+            "recorded_at": "2013-08-01T09:01:33.564861+00:00", "data": data or {"version": "1.14.1"}}
+
+
+MODEL = "model:db5b5fab-8f4d-4e27-9da1-494c73cf256d"
+
+
+def _export(store: EventStore, upcast: bool = False) -> bytes:
+    out = io.BytesIO()
+    export_jsonl(store, out, upcast=upcast)
+    return out.getvalue()
+
+
+def test_fixture_import_takes_the_header_release(store: EventStore) -> None:
+    result = import_jsonl(store, FIXTURES / "legacy-1.14.jsonl")
+    assert result.events == 140
+    assert store.meta().release == "1.14"
+    assert store.head() == 140
+
+
+def test_round_trip_is_lossless(tmp_path: Path, store: EventStore) -> None:
+    import_jsonl(store, FIXTURES / "mixed-2.0.jsonl")
+    first = _export(store)
+    exported = tmp_path / "export.jsonl"
+    exported.write_bytes(first)
+    other = open_store(f"sqlite:///{tmp_path / 'other.db'}")
+    import_jsonl(other, exported)
+    assert _export(other) == first
+    # and the export says what the source said, event for event
+    source = [json.loads(line) for line in (FIXTURES / "mixed-2.0.jsonl").read_text().splitlines()]
+    again = [json.loads(line) for line in first.decode().splitlines()]
+    assert again[0] == source[0]
+    for original, exported_line in zip(source[1:], again[1:], strict=True):
+        exported_line.pop("position")
+        assert exported_line["data"] == original["data"]
+        assert {k: v for k, v in exported_line.items() if k != "recorded_at"} == {
+            k: v for k, v in original.items() if k != "recorded_at"}
+    other.close()
+
+
+def test_export_upcast_is_in_todays_schema(store: EventStore) -> None:
+    import_jsonl(store, FIXTURES / "legacy-1.14.jsonl")
+    lines = [json.loads(line) for line in _export(store, upcast=True).decode().splitlines()]
+    assert lines[0]["release"] == "3.0"
+    types = {line["type"] for line in lines[1:]}
+    assert "EnvironmentCreated" not in types and "ModelCreated" in types
+    assert "MachineAgentToolsSet" not in types
+
+
+@pytest.mark.parametrize(
+    ("lines", "line_no", "message"),
+    [
+        ([HEADER, _event(MODEL, 1), "not json"], 3, "not valid JSON"),
+        ([HEADER, _event(MODEL, 1), _event(MODEL, 3)], 3, "leaves a gap after version 1"),
+        ([HEADER, _event(MODEL, 1), _event(MODEL, 1)], 3, "repeats version 1"),
+        ([HEADER, _event(MODEL, 2)], 2, "leaves a gap after version 0"),
+        ([HEADER, _event(MODEL, 1, "NoSuchEvent")], 2, "NoSuchEvent schema 1"),
+        ([HEADER, _event(MODEL, 1, "ModelCreated", 4)], 2, "ModelCreated schema 4"),
+        ([HEADER, {**_event(MODEL, 1), "recorded_at": "yesterday"}], 2, "recorded_at"),
+        ([HEADER, {**_event(MODEL, 1), "recorded_at": "2013-08-01T09:01:33"}], 2, "no UTC offset"),
+        ([HEADER, {**_event(MODEL, 1), "extra": 1}], 2, "unexpected"),
+        ([HEADER, {k: v for k, v in _event(MODEL, 1).items() if k != "data"}], 2, "missing"),
+        ([HEADER, {**_event(MODEL, 1), "version": "1"}], 2, "version must be an integer"),
+        ([HEADER, {**_event(MODEL, 1), "data": [1]}], 2, "data must be a JSON object"),
+        ([HEADER, {**_event("bogus", 1)}], 2, "malformed stream id"),
+        ([{"format": "other"}], 1, "header"),
+        ([{**HEADER, "format_version": 2}], 1, "format_version"),
+        ([{**HEADER, "release": "1.15"}], 1, "unknown release"),
+    ],
+)
+def test_bad_input_names_the_line_and_writes_nothing(
+    tmp_path: Path, store: EventStore, lines: list[object], line_no: int, message: str
+) -> None:
+    path = tmp_path / "bad.jsonl"
+    path.write_text("".join((line if isinstance(line, str) else json.dumps(line)) + "\n" for line in lines))
+    with pytest.raises(InterchangeError, match=message) as caught:
+        import_jsonl(store, path)
+    assert caught.value.line == line_no
+    assert f"bad.jsonl:{line_no}:" in str(caught.value)
+    assert store.head() == 0
+    assert store.meta().release == "3.0"
+
+
+def test_newer_release_is_refused(tmp_path: Path, store: EventStore) -> None:
+    path = _write(tmp_path / "new.jsonl", [{**HEADER, "release": "9.9"}, _event(MODEL, 1)])
+    with pytest.raises(InterchangeError, match="newer than this code"):
+        import_jsonl(store, path)
+
+
+def test_import_into_non_empty_store_continues_its_streams(tmp_path: Path, store: EventStore) -> None:
+    import_jsonl(store, _write(tmp_path / "a.jsonl", [HEADER, _event(MODEL, 1)]))
+    with pytest.raises(InterchangeError, match="repeats version 1"):
+        import_jsonl(store, _write(tmp_path / "b.jsonl", [HEADER, _event(MODEL, 1)]))
+    import_jsonl(store, _write(tmp_path / "c.jsonl", [HEADER, _event(MODEL, 2)]))
+    assert [e.version for e in store.read_stream(MODEL, target=None)] == [1, 2]
+    with pytest.raises(InterchangeError, match="release 2.0 but the store"):
+        import_jsonl(store, _write(tmp_path / "d.jsonl", [{**HEADER, "release": "2.0"}, _event(MODEL, 3)]))
+
+
+def test_failure_after_many_batches_leaves_store_unchanged(tmp_path: Path, store: EventStore) -> None:
+    lines: list[object] = [HEADER]
+    lines += [_event(f"model:m{i}", 1) for i in range(12_000)]
+    lines.append(_event("model:m5", 5))  # a gap, after two full batches went to the database
+    path = _write(tmp_path / "late.jsonl", lines)
+    with pytest.raises(InterchangeError) as caught:
+        import_jsonl(store, path)
+    assert caught.value.line == 12_002
+    assert store.head() == 0
+    assert store.backend.count() == 0
+
+
+def test_generated_log_of_several_thousand_round_trips(tmp_path: Path, store: EventStore) -> None:
+    from eventstate.samples.builder import build_legacy_log, write_jsonl
+
+    source = tmp_path / "gen.jsonl"
+    written = write_jsonl(source, build_legacy_log(seed=3, events=5_000))
+    assert written >= 4_500
+    import_jsonl(store, source)
+    first = _export(store)
+    copy = tmp_path / "copy.jsonl"
+    copy.write_bytes(first)
+    other = open_store(f"sqlite:///{tmp_path / 'o.db'}")
+    import_jsonl(other, copy)
+    assert _export(other) == first
+    assert other.backend.count() == written
+    other.close()
+
+
+def test_store_newer_than_code_refuses_export(store: EventStore) -> None:
+    from dataclasses import replace
+
+    from eventstate.gating import MetaChange
+
+    store.backend.write_meta(MetaChange(replace(store.meta(), release="4.0")))
+    with pytest.raises(StoreTooNewError, match="newer than this code"):
+        _export(store)

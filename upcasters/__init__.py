@@ -1,0 +1,63 @@
+"""The upcaster chain: old stored events read at today's (3.0) schema.
+
+`CHAIN` is built from every release module and validated when this package is
+imported: a broken chain raises ChainError naming the type and schema.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from upcasters import (
+    addresses,
+    chain,
+    hardware,
+    tables,
+    v1_14,
+    v1_16,
+    v1_18,
+    v1_21,
+    v2_0,
+    v2_7,
+    v3_0,
+)
+from upcasters.chain import (
+    RETIRED_TYPE,
+    Chain,
+    ChainSpec,
+    ChainStep,
+    Retire,
+    StepFailure,
+    UpcastContext,
+    UpcastFunction,
+    validate_chain,
+)
+
+__all__ = [
+    "CHAIN",
+    "RELEASE_MODULES",
+    "RETIRED_TYPE",
+    "Chain",
+    "ChainSpec",
+    "ChainStep",
+    "Retire",
+    "StepFailure",
+    "UpcastContext",
+    "UpcastFunction",
+    "build_chain",
+    "validate_chain",
+]
+
+# Oldest first; a release's upcasters live in its module and are never deleted.
+RELEASE_MODULES: Final = (v1_14, v1_16, v1_18, v1_21, v2_0, v2_7, v3_0)
+# Modules whose code shapes the upcast results besides the release modules.
+HELPER_MODULES: Final = (chain, tables, addresses, hardware)
+
+
+def build_chain() -> Chain:
+    """The chain of every release module (runs validate_chain; ChainError if broken)."""
+    spec = ChainSpec.from_releases((m.STEPS for m in RELEASE_MODULES), HELPER_MODULES)
+    return Chain(spec)
+
+
+CHAIN: Final = build_chain()
