@@ -40,7 +40,10 @@ def open_backend(url: str) -> Backend:
 
         synchronous = parsed.options.get("synchronous", "full").upper()
         if synchronous not in ("FULL", "NORMAL", "EXTRA", "OFF"):
-            raise StoreURLError(f"store URL option synchronous={synchronous.lower()} is not one of full, normal, extra")
+            raise StoreURLError(
+                f"store URL option synchronous={synchronous.lower()} "
+                "is not one of full, normal, extra"
+            )
         try:
             timeout = float(parsed.options.get("timeout", "30"))
         except ValueError:
@@ -97,10 +100,15 @@ def _codec_for(backend: Backend) -> PayloadCodec:
         _check_key(cipher, recorded.get("key_check", ""))
     elif key:
         raise EventStateError(
-            f"store {redact_url(backend.url)} was created without encryption; unset {CIPHER_KEY_VAR}"
+            f"store {redact_url(backend.url)} was created without encryption; "
+            f"unset {CIPHER_KEY_VAR}"
         )
-    compressor: Compressor | None = ZlibCompressor() if recorded.get("compressed") == "yes" else None
-    return PayloadCodec(Mapper(transcoder=MsgpackTranscoder(), compressor=compressor, cipher=cipher))
+    compressor: Compressor | None = (
+        ZlibCompressor() if recorded.get("compressed") == "yes" else None
+    )
+    return PayloadCodec(
+        Mapper(transcoder=MsgpackTranscoder(), compressor=compressor, cipher=cipher)
+    )
 
 
 def _make_cipher(key: str) -> Cipher:

@@ -107,7 +107,9 @@ class PayloadCodec:
         try:
             data = self._decode(state)
         except Exception as exc:  # a decoder can fail in many ways on hostile bytes
-            raise CorruptEventError(f"{where}: stored payload does not decode ({_short(exc)})") from None
+            raise CorruptEventError(
+                f"{where}: stored payload does not decode ({_short(exc)})"
+            ) from None
         if type(data) is not dict:
             raise CorruptEventError(
                 f"{where}: stored payload is a {type(data).__name__}, not a map"

@@ -84,7 +84,9 @@ class FencedGuard:
     @staticmethod
     def lease_matches(lease: LeaseState | None, token: int) -> None:
         if lease is None or lease.token != token or not lease.holder:
-            current = "none" if lease is None else f"{lease.token} held by {lease.holder or 'nobody'}"
+            current = (
+                "none" if lease is None else f"{lease.token} held by {lease.holder or 'nobody'}"
+            )
             raise FencingError(
                 f"stale fencing token {token} (current lease: {current}): this upgrader "
                 "lost its lease and must not write"
@@ -105,7 +107,9 @@ class MetaChange:
     token: int | None = None
 
     def check(self, meta: StoreMeta, lease: LeaseState | None, head: int) -> StoreMeta | None:
-        if self.token is not None and (lease is None or lease.token != self.token or not lease.holder):
+        if self.token is not None and (
+            lease is None or lease.token != self.token or not lease.holder
+        ):
             raise FencingError(f"stale fencing token {self.token}: lease was lost")
         return replace(self.new_meta, head_hash=meta.head_hash)
 

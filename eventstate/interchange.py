@@ -51,14 +51,18 @@ def read_header(line: bytes, source: str) -> str:
         raise InterchangeError(1, f'header must be {{"format": "{FORMAT}", ...}}', source)
     if header.get("format_version") != FORMAT_VERSION:
         raise InterchangeError(
-            1, f"format_version {header.get('format_version')!r} is not supported (expected 1)", source
+            1,
+            f"format_version {header.get('format_version')!r} is not supported (expected 1)",
+            source,
         )
     release = header.get("release")
     if not isinstance(release, str):
         raise InterchangeError(1, "header has no release", source)
     if not is_release(release):
         if compare(release, CODE_RELEASE) > 0:
-            raise InterchangeError(1, f"release {release} is newer than this code ({CODE_RELEASE})", source)
+            raise InterchangeError(
+                1, f"release {release} is newer than this code ({CODE_RELEASE})", source
+            )
         raise InterchangeError(1, f"unknown release {release!r}", source)
     return release
 
@@ -93,23 +97,37 @@ class _LineChecker:
         if type(stream) is not str:
             raise InterchangeError(number, "stream must be a string", self.source)
         if type(version) is not int or version < 1:
-            raise InterchangeError(number, f"{stream}: version must be an integer >= 1", self.source)
+            raise InterchangeError(
+                number, f"{stream}: version must be an integer >= 1", self.source
+            )
         if type(type_name) is not str or type(schema) is not int:
-            raise InterchangeError(number, f"{stream} version {version}: type must be a string and schema an integer", self.source)
+            raise InterchangeError(
+                number,
+                f"{stream} version {version}: type must be a string and schema an integer",
+                self.source,
+            )
         if type(data) is not dict:
-            raise InterchangeError(number, f"{stream} version {version}: data must be a JSON object", self.source)
+            raise InterchangeError(
+                number, f"{stream} version {version}: data must be a JSON object", self.source
+            )
         self._check_type(number, stream, version, type_name, schema)
         try:
             recorded_at = parse_iso_us(event["recorded_at"])
         except ValueError as exc:
-            raise InterchangeError(number, f"{stream} version {version}: recorded_at: {exc}", self.source) from None
+            raise InterchangeError(
+                number, f"{stream} version {version}: recorded_at: {exc}", self.source
+            ) from None
         self._check_version(number, stream, version)
         state = self.encode(data)
         if len(state) > MAX_PAYLOAD_BYTES:
-            raise InterchangeError(number, f"{stream} version {version}: payload too large", self.source)
+            raise InterchangeError(
+                number, f"{stream} version {version}: payload too large", self.source
+            )
         return (stream, version, type_name, schema, recorded_at, state)
 
-    def _check_type(self, number: int, stream: str, version: int, type_name: str, schema: int) -> None:
+    def _check_type(
+        self, number: int, stream: str, version: int, type_name: str, schema: int
+    ) -> None:
         key = (type_name, schema)
         known = self.known.get(key)
         if known is None:
@@ -129,7 +147,9 @@ class _LineChecker:
                 parse_stream(stream)
             except ValidationError as exc:
                 raise InterchangeError(number, str(exc), self.source) from None
-            last = 0 if self.store_empty else self.store.backend.stream_heads([stream]).get(stream, 0)
+            last = (
+                0 if self.store_empty else self.store.backend.stream_heads([stream]).get(stream, 0)
+            )
         if version != last + 1:
             what = "repeats" if version <= last else "leaves a gap after"
             raise InterchangeError(
@@ -204,7 +224,9 @@ def export_jsonl(
     meta = store.meta()
     check_readable(meta)
     release = CODE_RELEASE if upcast else meta.release
-    out.write(orjson.dumps({"format": FORMAT, "format_version": FORMAT_VERSION, "release": release}))
+    out.write(
+        orjson.dumps({"format": FORMAT, "format_version": FORMAT_VERSION, "release": release})
+    )
     out.write(b"\n")
     target = CODE_RELEASE if upcast else None
     if stream is None:

@@ -51,7 +51,9 @@ class Repository:
         return Machine(model_uuid, machine_id, self.store.read_stream(stream), stream=stream)
 
     def load_unit(self, model_uuid: str, unit_name: str) -> Unit:
-        return Unit(model_uuid, unit_name, self.store.read_stream(unit_stream(model_uuid, unit_name)))
+        return Unit(
+            model_uuid, unit_name, self.store.read_stream(unit_stream(model_uuid, unit_name))
+        )
 
     def save(self, *aggregates: Aggregate) -> list[int]:
         """Append every pending event of the aggregates in one atomic write."""
@@ -148,13 +150,16 @@ class Repository:
         self.load_model(model_uuid).require()
         if parent is not None:
             if container_type not in CONTAINER_TYPES:
-                raise ValidationError(f"a container needs container_type lxd or kvm, not {container_type!r}")
+                raise ValidationError(
+                    f"a container needs container_type lxd or kvm, not {container_type!r}"
+                )
             host = self.load_machine(model_uuid, parent)
             host_state = host._require_alive("add a container to")
             supported = host_state.get("supported_containers")
             if supported is not None and container_type not in supported:
                 raise ValidationError(
-                    f"machine {parent} does not support {container_type} containers (supports {supported})"
+                    f"machine {parent} does not support {container_type} containers "
+                    f"(supports {supported})"
                 )
         elif container_type:
             raise ValidationError("container_type needs a parent machine")
@@ -179,7 +184,7 @@ class Repository:
         numbers = []
         for suffix in ids:
             prefix = machine_stream(model_uuid, suffix)
-            taken = [s[len(prefix):] for s in self.store.backend.list_streams(prefix)]
+            taken = [s[len(prefix) :] for s in self.store.backend.list_streams(prefix)]
             numbers += [int(t) for t in taken if t.isdigit()]
         number = max(numbers) + 1 if numbers else 0
         return f"{parent}/{container_type}/{number}" if parent else str(number)
@@ -196,21 +201,35 @@ class Repository:
         keep_instance: bool = False,
     ) -> None:
         full_hardware: dict[str, Any] = {
-            "arch": None, "cpu_cores": None, "cpu_power": None, "mem_mib": None,
-            "root_disk_mib": None, "tags": [], "availability_zone": None,
+            "arch": None,
+            "cpu_cores": None,
+            "cpu_power": None,
+            "mem_mib": None,
+            "root_disk_mib": None,
+            "tags": [],
+            "availability_zone": None,
         }
         unknown = sorted(set(hardware or {}) - set(full_hardware))
         if unknown:
             raise ValidationError(f"unknown hardware keys {unknown}")
         full_hardware.update(hardware or {})
         self._machine_command(
-            model_uuid, machine_id,
-            lambda m: m.provision(instance_id=instance_id, nonce=nonce, hardware=full_hardware,
-                                  display_name=display_name, keep_instance=keep_instance),
+            model_uuid,
+            machine_id,
+            lambda m: m.provision(
+                instance_id=instance_id,
+                nonce=nonce,
+                hardware=full_hardware,
+                display_name=display_name,
+                keep_instance=keep_instance,
+            ),
         )
 
     def set_machine_addresses(
-        self, model_uuid: str, machine_id: str, addresses: Sequence[str | dict[str, Any]],
+        self,
+        model_uuid: str,
+        machine_id: str,
+        addresses: Sequence[str | dict[str, Any]],
         origin: str = "provider",
     ) -> None:
         """Addresses as plain values (classified like the 1.18 upcaster does) or full maps."""
@@ -218,24 +237,37 @@ class Repository:
         self._machine_command(model_uuid, machine_id, lambda m: m.set_addresses(entries, origin))
 
     def set_machine_agent_binary(
-        self, model_uuid: str, machine_id: str, *, version: str, url: str = "", size: int = 0,
+        self,
+        model_uuid: str,
+        machine_id: str,
+        *,
+        version: str,
+        url: str = "",
+        size: int = 0,
         sha256: str = "",
     ) -> None:
         self._machine_command(
-            model_uuid, machine_id,
+            model_uuid,
+            machine_id,
             lambda m: m.set_agent_binary(version=version, url=url, size=size, sha256=sha256),
         )
 
-    def set_machine_life(self, model_uuid: str, machine_id: str, life: str, *, force: bool = False) -> None:
+    def set_machine_life(
+        self, model_uuid: str, machine_id: str, life: str, *, force: bool = False
+    ) -> None:
         self._machine_command(model_uuid, machine_id, lambda m: m.set_life(life, force=force))
 
     def destroy_machine(self, model_uuid: str, machine_id: str, *, force: bool = False) -> None:
         self.set_machine_life(model_uuid, machine_id, "dying", force=force)
 
-    def set_supported_containers(self, model_uuid: str, machine_id: str, types: Sequence[str]) -> None:
+    def set_supported_containers(
+        self, model_uuid: str, machine_id: str, types: Sequence[str]
+    ) -> None:
         self._machine_command(model_uuid, machine_id, lambda m: m.set_supported_containers(types))
 
-    def _machine_command(self, model_uuid: str, machine_id: str, decide: Callable[[Machine], Any]) -> None:
+    def _machine_command(
+        self, model_uuid: str, machine_id: str, decide: Callable[[Machine], Any]
+    ) -> None:
         machine = self.load_machine(model_uuid, machine_id)
         decide(machine)
         if machine.pending:

@@ -20,7 +20,9 @@ from eventstate.streams import machine_stream
 from eventstate.timeutil import now_us
 from upcasters import CHAIN, Chain
 
-Upcaster = Callable[[str, int, str, int, dict[str, Any], "str | None"], tuple[str, int, dict[str, Any]]]
+Upcaster = Callable[
+    [str, int, str, int, dict[str, Any], "str | None"], tuple[str, int, dict[str, Any]]
+]
 
 
 class Event(NamedTuple):

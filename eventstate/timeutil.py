@@ -49,7 +49,9 @@ def parse_user_time(text: str) -> int:
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
-        raise ValueError(f"unparseable time {text!r} (use ISO 8601, e.g. 2013-08-01T09:00:00Z)") from None
+        raise ValueError(
+            f"unparseable time {text!r} (use ISO 8601, e.g. 2013-08-01T09:00:00Z)"
+        ) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return to_us(moment)

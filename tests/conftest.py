@@ -28,6 +28,10 @@ def store(store_url: str) -> Iterator[EventStore]:
 @pytest.fixture(autouse=True)
 def _no_store_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests never pick up an operator's store, key or crash settings."""
-    for name in ("EVENTSTATE_STORE", "EVENTSTATE_CIPHER_KEY", "EVENTSTATE_COMPRESSOR",
-                 "EVENTSTATE_CRASH_AT"):
+    for name in (
+        "EVENTSTATE_STORE",
+        "EVENTSTATE_CIPHER_KEY",
+        "EVENTSTATE_COMPRESSOR",
+        "EVENTSTATE_CRASH_AT",
+    ):
         monkeypatch.delenv(name, raising=False)

@@ -20,7 +20,9 @@ def _instant(text: str) -> datetime:
 
 
 def assert_documents_match(
-    actual: list[dict[str, Any]], expected: list[dict[str, Any]], upgrade_started: datetime | None = None
+    actual: list[dict[str, Any]],
+    expected: list[dict[str, Any]],
+    upgrade_started: datetime | None = None,
 ) -> None:
     assert len(actual) == len(expected), (len(actual), len(expected))
     for got, want in zip(actual, expected, strict=True):
@@ -33,4 +35,7 @@ def assert_documents_match(
         elif want_at is None:
             assert got_at is None
         else:
-            assert got_at is not None and _instant(got_at) == _instant(want_at), (got.get("id"), got_at)
+            assert got_at is not None and _instant(got_at) == _instant(want_at), (
+                got.get("id"),
+                got_at,
+            )

@@ -47,6 +47,7 @@ from eventstate.errors import (
     StoreURLError,
     StreamVersionGapError,
 )
+from eventstate.faults import checkpoint
 from eventstate.hashing import GENESIS, event_hash
 from eventstate.timeutil import format_us, now_us
 
@@ -124,7 +125,9 @@ class SQLiteBackend(ProcessRecorder):
                 try:
                     os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
                 except OSError as exc:
-                    raise StoreURLError(f"cannot create store file {path}: {exc.strerror}") from None
+                    raise StoreURLError(
+                        f"cannot create store file {path}: {exc.strerror}"
+                    ) from None
         try:
             conn = sqlite3.connect(
                 path, timeout=timeout_s, isolation_level=None, check_same_thread=False
@@ -161,7 +164,9 @@ class SQLiteBackend(ProcessRecorder):
                 raise _translate(exc, self.path) from None
             try:
                 yield c
+                checkpoint("sqlite:before-commit")
                 c.execute("COMMIT")
+                checkpoint("sqlite:after-commit")
             except BaseException as exc:
                 # A failed COMMIT may already have rolled back; ROLLBACK must not mask it.
                 if self._conn.in_transaction:
@@ -486,7 +491,9 @@ class SQLiteBackend(ProcessRecorder):
 
     def release_lease(self, token: int) -> None:
         with self._write() as c:
-            c.execute("UPDATE lease SET holder = '', expires_at = 0 WHERE id = 1 AND token = ?", (token,))
+            c.execute(
+                "UPDATE lease SET holder = '', expires_at = 0 WHERE id = 1 AND token = ?", (token,)
+            )
 
     # --- eventsourcing's recorder interface ----------------------------------------
 
@@ -554,8 +561,12 @@ class SQLiteBackend(ProcessRecorder):
         with self._read() as c:
             rows = c.execute(statement, params).fetchall()
         return [
-            StoredEvent(originator_id=_originator(originator_id, r[0]), originator_version=r[1],
-                        topic=r[2], state=r[3])
+            StoredEvent(
+                originator_id=_originator(originator_id, r[0]),
+                originator_version=r[1],
+                topic=r[2],
+                state=r[3],
+            )
             for r in rows
         ]
 
@@ -584,8 +595,13 @@ class SQLiteBackend(ProcessRecorder):
         with self._read() as c:
             rows = c.execute(statement, params).fetchall()
         return [
-            Notification(id=r[0], originator_id=_parse_originator(r[1]), originator_version=r[2],
-                         topic=r[3], state=r[4])
+            Notification(
+                id=r[0],
+                originator_id=_parse_originator(r[1]),
+                originator_version=r[2],
+                topic=r[3],
+                state=r[4],
+            )
             for r in rows
         ]
 
@@ -593,9 +609,7 @@ class SQLiteBackend(ProcessRecorder):
         head = self.head()
         return head or None
 
-    def subscribe(
-        self, gt: int | None = None, topics: Sequence[str] = ()
-    ) -> Subscription[Any]:
+    def subscribe(self, gt: int | None = None, topics: Sequence[str] = ()) -> Subscription[Any]:
         raise NotImplementedError("the SQLite backend does not push; poll with iter_log")
 
     def insert_tracking(self, tracking: Tracking) -> None:
@@ -606,7 +620,8 @@ class SQLiteBackend(ProcessRecorder):
     def _insert_tracking(c: sqlite3.Cursor, tracking: Tracking) -> None:
         row = c.execute(
             "INSERT INTO tracking (application_name, notification_id) VALUES (?, ?) "
-            "ON CONFLICT (application_name) DO UPDATE SET notification_id = excluded.notification_id "
+            "ON CONFLICT (application_name) DO UPDATE "
+            "SET notification_id = excluded.notification_id "
             "WHERE tracking.notification_id < excluded.notification_id RETURNING notification_id",
             (tracking.application_name, tracking.notification_id),
         ).fetchone()
@@ -658,7 +673,9 @@ def _translate(exc: sqlite3.DatabaseError, path: str) -> EventStateError:
     """SQLite's errors as one-line store errors naming the file."""
     text = str(exc)
     if "locked" in text or "busy" in text:
-        return EventStateError(f"store {path} is busy (another process holds its write lock): {text}")
+        return EventStateError(
+            f"store {path} is busy (another process holds its write lock): {text}"
+        )
     if "readonly" in text or "read-only" in text:
         return EventStateError(f"store {path} is read-only: nothing was written ({text})")
     if "full" in text:

@@ -35,8 +35,11 @@ class _Root(click.Group):
         except Exception as exc:  # a bug: still one line unless asked for more
             if os.environ.get("EVENTSTATE_DEBUG") == "1":
                 raise
-            _fail(f"internal error: {type(exc).__name__}: {redact_url(str(exc))} "
-                  "(set EVENTSTATE_DEBUG=1 for a traceback)", 70)
+            _fail(
+                f"internal error: {type(exc).__name__}: {redact_url(str(exc))} "
+                "(set EVENTSTATE_DEBUG=1 for a traceback)",
+                70,
+            )
 
 
 def _fail(message: str, code: int) -> None:

@@ -115,7 +115,9 @@ class Model(_Folded):
         self.require()
         self._record("AgentVersionSet", {"version": version})
 
-    def set_environ_version(self, from_version: int, to_version: int, operations: list[str]) -> None:
+    def set_environ_version(
+        self, from_version: int, to_version: int, operations: list[str]
+    ) -> None:
         self.require()
         self._record(
             "ModelEnvironVersionSet",
@@ -139,7 +141,9 @@ class Machine(_Folded):
     def require(self) -> dict[str, Any]:
         state = self.state
         if state is None:
-            raise NotFoundError(f"machine {self.machine_id} of model {self.model_uuid} does not exist")
+            raise NotFoundError(
+                f"machine {self.machine_id} of model {self.model_uuid} does not exist"
+            )
         return state
 
     def add(
@@ -153,7 +157,9 @@ class Machine(_Folded):
         placement: str,
     ) -> None:
         if self.exists:
-            raise ValidationError(f"machine {self.machine_id} of model {self.model_uuid} exists already")
+            raise ValidationError(
+                f"machine {self.machine_id} of model {self.model_uuid} exists already"
+            )
         self._record(
             "MachineAdded",
             {
@@ -167,8 +173,15 @@ class Machine(_Folded):
             },
         )
 
-    def provision(self, *, instance_id: str, nonce: str, hardware: dict[str, Any],
-                  display_name: str = "", keep_instance: bool = False) -> None:
+    def provision(
+        self,
+        *,
+        instance_id: str,
+        nonce: str,
+        hardware: dict[str, Any],
+        display_name: str = "",
+        keep_instance: bool = False,
+    ) -> None:
         state = self._require_alive("provision")
         if state.get("instance") is not None:
             raise ValidationError(f"machine {self.machine_id} is provisioned already")
@@ -192,7 +205,8 @@ class Machine(_Folded):
     def set_agent_binary(self, *, version: str, url: str, size: int, sha256: str) -> None:
         self.require()
         self._record(
-            "MachineAgentBinarySet", {"version": version, "url": url, "size": size, "sha256": sha256}
+            "MachineAgentBinarySet",
+            {"version": version, "url": url, "size": size, "sha256": sha256},
         )
 
     def set_life(self, life: str, *, force: bool = False) -> bool:
@@ -209,7 +223,8 @@ class Machine(_Folded):
             return False
         if MANAGE_MODEL in state["jobs"]:
             raise ValidationError(
-                f"machine {self.machine_id} manages the model ({MANAGE_MODEL}): it cannot be destroyed"
+                f"machine {self.machine_id} manages the model ({MANAGE_MODEL}): "
+                "it cannot be destroyed"
             )
         self._record("MachineLifeChanged", {"life": life, "force": force})
         return True
@@ -218,7 +233,9 @@ class Machine(_Folded):
         self.require()
         self._record("MachineSupportedContainersSet", {"types": sorted(set(types))})
 
-    def request_upgrade_actions(self, release: str, packages: list[str], apt_sources: list[str]) -> None:
+    def request_upgrade_actions(
+        self, release: str, packages: list[str], apt_sources: list[str]
+    ) -> None:
         self.require()
         self._record(
             "MachineUpgradeActionsRequested",
@@ -228,13 +245,17 @@ class Machine(_Folded):
     def complete_upgrade_actions(self, release: str) -> None:
         state = self.require()
         if not any(a["release"] == release for a in state["pending_upgrade_actions"]):
-            raise ValidationError(f"machine {self.machine_id} has no pending {release} upgrade actions")
+            raise ValidationError(
+                f"machine {self.machine_id} has no pending {release} upgrade actions"
+            )
         self._record("MachineUpgradeActionsCompleted", {"release": release})
 
     def _require_alive(self, action: str) -> dict[str, Any]:
         state = self.require()
         if state["life"] != "alive":
-            raise ValidationError(f"cannot {action} machine {self.machine_id}: it is {state['life']}")
+            raise ValidationError(
+                f"cannot {action} machine {self.machine_id}: it is {state['life']}"
+            )
         return state
 
 
@@ -258,7 +279,9 @@ class Unit(Aggregate):
         if self.destroyed:
             raise ValidationError(f"unit {self.unit_name} is destroyed")
         if self.machine_id is not None:
-            raise ValidationError(f"unit {self.unit_name} is assigned to machine {self.machine_id} already")
+            raise ValidationError(
+                f"unit {self.unit_name} is assigned to machine {self.machine_id} already"
+            )
         application, _, number = self.unit_name.partition("/")
         if not application or not number.isdigit():
             raise ValidationError(f"unit name {self.unit_name!r} must look like application/N")

@@ -13,8 +13,15 @@ from typing import Any, Protocol
 
 
 class EnvironUpgrader(Protocol):
-    provider_type: str
-    target_version: int
+    @property
+    def provider_type(self) -> str:
+        """The provider type whose models this upgrader handles."""
+        ...
+
+    @property
+    def target_version(self) -> int:
+        """The environ version a model reaches."""
+        ...
 
     def operations(self, model: dict[str, Any]) -> list[str]:
         """The operations a model (its document) needs, in order."""

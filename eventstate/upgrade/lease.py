@@ -10,6 +10,7 @@ writes instead of interleaving with the new holder.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import threading
@@ -19,7 +20,7 @@ from eventstate.backends.base import Backend, LeaseState
 from eventstate.errors import EventStateError, FencingError
 from eventstate.timeutil import now_us
 
-DEFAULT_TTL_S = 30.0
+DEFAULT_TTL_S = float(os.environ.get("EVENTSTATE_LEASE_TTL", "30") or 30)
 
 
 def default_holder() -> str:
@@ -27,7 +28,9 @@ def default_holder() -> str:
 
 
 class UpgradeLease:
-    def __init__(self, backend: Backend, holder: str | None = None, ttl_s: float = DEFAULT_TTL_S) -> None:
+    def __init__(
+        self, backend: Backend, holder: str | None = None, ttl_s: float = DEFAULT_TTL_S
+    ) -> None:
         self.backend = backend
         self.holder = holder or default_holder()
         self.ttl_s = ttl_s
@@ -55,10 +58,9 @@ class UpgradeLease:
         if self._thread is not None:
             self._thread.join(timeout=5)
         if self.state is not None and self.lost is None:
-            try:
+            # An expired lease is released by expiry: nothing to undo if this fails.
+            with contextlib.suppress(EventStateError):
                 self.backend.release_lease(self.state.token)
-            except EventStateError:
-                pass  # an expired lease is released by expiry; nothing to undo
 
     def renew(self) -> None:
         """Renew now; FencingError when the lease was lost."""

@@ -35,7 +35,7 @@ from eventstate.store import EventStore, NewEvent
 from eventstate.streams import machine_stream, upgrade_stream
 from eventstate.timeutil import format_us, now_us
 from eventstate.upgrade.lease import DEFAULT_TTL_S, UpgradeLease
-from eventstate.upgrade.steps import UpgradeStep, steps_for
+from eventstate.upgrade.steps import steps_for
 from projections import Fold, MemoryDocumentSet
 from projections.documents import parse_machine_stream
 
@@ -80,7 +80,9 @@ class _Start:
         if meta.status == UPGRADING:
             raise UpgradeInProgressError(meta.upgrade_id, meta.upgrade_holder, meta.upgrade_since)
         if meta.release != self.from_release:
-            raise EventStateError(f"store release changed to {meta.release} during the upgrade start")
+            raise EventStateError(
+                f"store release changed to {meta.release} during the upgrade start"
+            )
         return replace(self.new_meta, extra=meta.extra, head_hash=meta.head_hash)
 
 
@@ -94,8 +96,9 @@ class _Finish:
 
     def check(self, meta: StoreMeta, lease: LeaseState | None, head: int) -> StoreMeta | None:
         FencedGuard(self.token, self.upgrade_id).check(meta, lease, head)
-        return StoreMeta(release=self.release, status=AVAILABLE, extra=meta.extra,
-                         head_hash=meta.head_hash)
+        return StoreMeta(
+            release=self.release, status=AVAILABLE, extra=meta.extra, head_hash=meta.head_hash
+        )
 
 
 # --- the run ---------------------------------------------------------------------------
@@ -110,7 +113,9 @@ class _Run:
         self.machine_streams: dict[tuple[str, str], str] = {}
 
     def machine_stream(self, model_uuid: str, machine_id: str) -> str:
-        return self.machine_streams.get((model_uuid, machine_id)) or machine_stream(model_uuid, machine_id)
+        return self.machine_streams.get((model_uuid, machine_id)) or machine_stream(
+            model_uuid, machine_id
+        )
 
     def head(self, stream: str) -> int:
         if stream not in self.heads:
@@ -194,22 +199,37 @@ def _upgrade(store: EventStore, lease: UpgradeLease, target: str, say: Say) -> U
         if not first:
             raise EventStateError(f"upgrade {upgrade_id} is marked in progress but has no record")
         from_release, target = first[0].data["from_release"], first[0].data["to_release"]
-        say(f"resuming interrupted upgrade {upgrade_id} ({from_release} -> {target}), "
-            f"lease token {lease.token}")
+        say(
+            f"resuming interrupted upgrade {upgrade_id} ({from_release} -> {target}), "
+            f"lease token {lease.token}"
+        )
     else:
         from_release = meta.release
         if compare(from_release, target) >= 0:
             say(f"store is at {from_release} already: nothing to upgrade")
             return UpgradeReport("", from_release, target, outcome="nothing to do")
-        upgrade_id = f"{format_us(now_us())[:19].replace(':', '').replace('-', '')}Z-{secrets.token_hex(3)}"
+        upgrade_id = (
+            f"{format_us(now_us())[:19].replace(':', '').replace('-', '')}Z-{secrets.token_hex(3)}"
+        )
         since = format_us(now_us())
         started_event = NewEvent(
-            upgrade_stream(upgrade_id), 1, "UpgradeStarted",
-            {"from_release": from_release, "to_release": target, "holder": lease.holder,
-             "fencing_token": lease.token},
+            upgrade_stream(upgrade_id),
+            1,
+            "UpgradeStarted",
+            {
+                "from_release": from_release,
+                "to_release": target,
+                "holder": lease.holder,
+                "fencing_token": lease.token,
+            },
         )
-        upgrading = StoreMeta(release=from_release, status=UPGRADING, upgrade_id=upgrade_id,
-                              upgrade_holder=lease.holder, upgrade_since=since)
+        upgrading = StoreMeta(
+            release=from_release,
+            status=UPGRADING,
+            upgrade_id=upgrade_id,
+            upgrade_holder=lease.holder,
+            upgrade_since=since,
+        )
         store.append([started_event], _Start(lease.token, upgrading, from_release))
         say(f"upgrade {upgrade_id}: {from_release} -> {target}, lease token {lease.token}")
     checkpoint("upgrade:started")
@@ -231,12 +251,18 @@ def _upgrade(store: EventStore, lease: UpgradeLease, target: str, say: Say) -> U
     for step in steps_for(releases_between(from_release, target)):
         lease.renew()
         if (step.release, step.name) in applied:
-            report.steps.append(StepReport(step.release, step.name, applied[(step.release, step.name)], True))
+            report.steps.append(
+                StepReport(step.release, step.name, applied[(step.release, step.name)], True)
+            )
             continue
         events = step.plan(run.docs, run)
         step.apply(events, run.docs)
-        record = NewEvent(stream, run.head(stream) + 1, "UpgradeStepApplied",
-                          {"release": step.release, "step": step.name, "events_written": len(events)})
+        record = NewEvent(
+            stream,
+            run.head(stream) + 1,
+            "UpgradeStepApplied",
+            {"release": step.release, "step": step.name, "events_written": len(events)},
+        )
         run.write([*events, record], guard)
         report.steps.append(StepReport(step.release, step.name, len(events)))
         say(f"step {step.release} {step.name}: {len(events)} events")
@@ -255,8 +281,12 @@ def _upgrade(store: EventStore, lease: UpgradeLease, target: str, say: Say) -> U
     phase = time.monotonic()
     written = sum(s.events_written for s in report.steps)
     duration = round(time.monotonic() - started, 3)
-    completed = NewEvent(stream, run.head(stream) + 1, "UpgradeCompleted",
-                         {"release": target, "events_written": written, "duration_s": duration})
+    completed = NewEvent(
+        stream,
+        run.head(stream) + 1,
+        "UpgradeCompleted",
+        {"release": target, "events_written": written, "duration_s": duration},
+    )
     store.append([completed], _Finish(lease.token, upgrade_id, target))
     checkpoint("upgrade:completed")
     if target == CODE_RELEASE:
@@ -271,13 +301,22 @@ def _upgrade(store: EventStore, lease: UpgradeLease, target: str, say: Say) -> U
 
 
 def _abort(
-    store: EventStore, run: _Run, lease: UpgradeLease, upgrade_id: str, from_release: str,
+    store: EventStore,
+    run: _Run,
+    lease: UpgradeLease,
+    upgrade_id: str,
+    from_release: str,
     failure: UpcastError | CorruptEventError,
 ) -> None:
     stream = upgrade_stream(upgrade_id)
     if isinstance(failure, UpcastError):
-        data = {"reason": failure.reason, "stream": failure.stream, "version": failure.version,
-                "type": failure.type_name, "schema": failure.schema}
+        data = {
+            "reason": failure.reason,
+            "stream": failure.stream,
+            "version": failure.version,
+            "type": failure.type_name,
+            "schema": failure.schema,
+        }
     else:
         data = {"reason": str(failure), "stream": "", "version": 0, "type": "", "schema": 0}
     aborted = NewEvent(stream, run.head(stream) + 1, "UpgradeAborted", data)
@@ -317,22 +356,37 @@ def _dry_run(store: EventStore, meta: StoreMeta, target: str, say: Say) -> Upgra
         events = step.plan(run.docs, run)
         report.steps.append(StepReport(step.release, step.name, len(events)))
         report.planned.extend(
-            {"release": step.release, "step": step.name, "stream": e.stream, "version": e.version,
-             "type": e.type, "data": e.data}
+            {
+                "release": step.release,
+                "step": step.name,
+                "stream": e.stream,
+                "version": e.version,
+                "type": e.type,
+                "data": e.data,
+            }
             for e in events
         )
         # Fold the plan in memory only, so later steps and the diff see it.
         for event in events:
             run.heads[event.stream] = event.version
-        Fold(run.docs).apply_many((0, e.stream, e.version, e.type, 0, now_us(), e.data) for e in events)
+        Fold(run.docs).apply_many(
+            (0, e.stream, e.version, e.type, 0, now_us(), e.data) for e in events
+        )
     for doc in run.docs.machines():
         old = before.get((doc["model_uuid"], doc["id"]), {})
         for key, value in doc.items():
             if key in ("updated_at", "stream_version"):
                 continue
             if old.get(key) != value:
-                report.changes.append({"model_uuid": doc["model_uuid"], "id": doc["id"], "field": key,
-                                       "before": old.get(key), "after": value})
+                report.changes.append(
+                    {
+                        "model_uuid": doc["model_uuid"],
+                        "id": doc["id"],
+                        "field": key,
+                        "before": old.get(key),
+                        "after": value,
+                    }
+                )
     report.events_written = len(report.planned)
     report.outcome = "dry run"
     return report

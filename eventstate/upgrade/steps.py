@@ -19,6 +19,7 @@ from eventstate.streams import model_stream
 from eventstate.upgrade.environ import environ_upgrader_for
 from projections import MemoryDocumentSet
 
+
 class StepContext(Protocol):
     """What a plan may ask besides the documents: read from the log, never outside it."""
 
@@ -129,12 +130,25 @@ def apply_environ_operations(events: list[NewEvent], docs: MemoryDocumentSet) ->
 
 
 STEPS: tuple[UpgradeStep, ...] = (
-    UpgradeStep("1.16", "request-cpu-checker", plan_cpu_checker,
-                "cpu-checker on every alive machine that is not a container"),
-    UpgradeStep("1.18", "request-cloud-tools", plan_cloud_tools,
-                "cloud-tools apt source on every alive ubuntu 12.04 machine"),
-    UpgradeStep("2.0", "provider-environ-version", plan_environ_version,
-                "environ upgraders for lxd, openstack and azure models", apply_environ_operations),
+    UpgradeStep(
+        "1.16",
+        "request-cpu-checker",
+        plan_cpu_checker,
+        "cpu-checker on every alive machine that is not a container",
+    ),
+    UpgradeStep(
+        "1.18",
+        "request-cloud-tools",
+        plan_cloud_tools,
+        "cloud-tools apt source on every alive ubuntu 12.04 machine",
+    ),
+    UpgradeStep(
+        "2.0",
+        "provider-environ-version",
+        plan_environ_version,
+        "environ upgraders for lxd, openstack and azure models",
+        apply_environ_operations,
+    ),
 )
 
 

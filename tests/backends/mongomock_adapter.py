@@ -766,3 +766,19 @@ def make_target(name: str) -> Target:
 
 def deep(doc: Any) -> Any:
     return copy.deepcopy(doc)
+
+
+def open_backend(target: Target, client: Any = None, **options: Any) -> Any:
+    """A MongoBackend on the target (a new client, i.e. a new 'process', unless given)."""
+    from eventstate.backends.mongo.retry import RetryPolicy
+    from eventstate.backends.mongodb import MongoBackend
+    from eventstate.releases import CODE_RELEASE
+
+    options.setdefault("mode", target.mode)
+    options.setdefault("retry", RetryPolicy(base_s=0.001, max_wait_s=0.02))
+    return MongoBackend(
+        target.url,
+        initial_release=options.pop("initial_release", CODE_RELEASE),
+        client=client if client is not None else target.client(),
+        **options,
+    )

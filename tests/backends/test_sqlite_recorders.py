@@ -23,7 +23,7 @@ class _FileStore:
     tmp: Path
     backends: list[SQLiteBackend]
 
-    def setUp(self) -> None:  # noqa: N802 - unittest's name
+    def setUp(self) -> None:
         import tempfile
 
         self._tmpdir = tempfile.TemporaryDirectory()
@@ -31,7 +31,7 @@ class _FileStore:
         self.backends = []
         super().setUp()  # type: ignore[misc]
 
-    def tearDown(self) -> None:  # noqa: N802
+    def tearDown(self) -> None:
         for backend in self.backends:
             backend.close()
         self._tmpdir.cleanup()
@@ -86,5 +86,5 @@ def test_not_a_store_file_is_a_clear_error(tmp_path: Path) -> None:
 
     path = tmp_path / "junk.db"
     path.write_bytes(b"this is not sqlite" * 100)
-    with pytest.raises(StoreURLError, match="junk.db"):
+    with pytest.raises(StoreURLError, match=r"junk\.db"):
         SQLiteBackend(str(path), initial_release=CODE_RELEASE)

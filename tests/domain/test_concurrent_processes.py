@@ -16,8 +16,9 @@ MODEL = "8a3c1f66-0000-4000-8000-00000000c0de"
 def _race_once(url: str, barrier: Barrier, label: str, results: mp.Queue[str]) -> None:
     repo = Repository(open_store(url))
     machine = repo.load_machine(MODEL, "0")
-    machine.set_addresses([{"value": f"10.0.0.{label}", "type": "ipv4", "scope": "local-cloud",
-                            "space_id": "0"}])
+    machine.set_addresses(
+        [{"value": f"10.0.0.{label}", "type": "ipv4", "scope": "local-cloud", "space_id": "0"}]
+    )
     barrier.wait()  # both decided on the same version; now both try to append
     try:
         repo.save(machine)
@@ -39,7 +40,9 @@ def test_two_processes_same_stream_exactly_one_wins(tmp_path: Path) -> None:
     for _ in range(3):
         barrier = ctx.Barrier(2)
         results: mp.Queue[str] = ctx.Queue()
-        procs = [ctx.Process(target=_race_once, args=(url, barrier, str(i), results)) for i in (1, 2)]
+        procs = [
+            ctx.Process(target=_race_once, args=(url, barrier, str(i), results)) for i in (1, 2)
+        ]
         for p in procs:
             p.start()
         outcomes = sorted(results.get(timeout=60) for _ in procs)
@@ -75,6 +78,7 @@ def test_retrying_servers_lose_no_write(tmp_path: Path) -> None:
     repo = Repository(open_store(url))
     config = repo.get_model(MODEL)["config"]
     assert {k for k in config if k[0] == "w"} == {
-        f"w{w}-{i}" for w in range(workers) for i in range(commands)}
+        f"w{w}-{i}" for w in range(workers) for i in range(commands)
+    }
     versions = [e.version for e in repo.store.read_stream(f"model:{MODEL}")]
     assert versions == list(range(1, 2 + workers * commands))

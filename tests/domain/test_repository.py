@@ -15,8 +15,12 @@ def repo(store: EventStore) -> Repository:
 
 
 def _model(repo: Repository) -> str:
-    return repo.create_model("prod", provider_type="ec2", cloud_region="us-east-1",
-                             config={"default-base": "ubuntu@22.04"})
+    return repo.create_model(
+        "prod",
+        provider_type="ec2",
+        cloud_region="us-east-1",
+        config={"default-base": "ubuntu@22.04"},
+    )
 
 
 def test_model_lifecycle(repo: Repository) -> None:
@@ -41,22 +45,35 @@ def test_credentials_never_enter_config(repo: Repository) -> None:
 
 def test_machines_and_containers(repo: Repository) -> None:
     uuid = _model(repo)
-    assert repo.add_machine(uuid, base="ubuntu@22.04", jobs=["JobManageModel", "JobHostUnits"]) == "0"
+    assert (
+        repo.add_machine(uuid, base="ubuntu@22.04", jobs=["JobManageModel", "JobHostUnits"]) == "0"
+    )
     assert repo.add_machine(uuid, base="ubuntu@22.04") == "1"
     repo.set_supported_containers(uuid, "1", ["lxd"])
-    assert repo.add_machine(uuid, base="ubuntu@22.04", parent="1", container_type="lxd") == "1/lxd/0"
-    assert repo.add_machine(uuid, base="ubuntu@22.04", parent="1", container_type="lxd") == "1/lxd/1"
+    assert (
+        repo.add_machine(uuid, base="ubuntu@22.04", parent="1", container_type="lxd") == "1/lxd/0"
+    )
+    assert (
+        repo.add_machine(uuid, base="ubuntu@22.04", parent="1", container_type="lxd") == "1/lxd/1"
+    )
     with pytest.raises(ValidationError, match="does not support kvm"):
         repo.add_machine(uuid, base="ubuntu@22.04", parent="1", container_type="kvm")
-    repo.provision_machine(uuid, "1", instance_id="i-1", nonce="machine-1:n",
-                           hardware={"arch": "amd64", "mem_mib": 2048})
+    repo.provision_machine(
+        uuid,
+        "1",
+        instance_id="i-1",
+        nonce="machine-1:n",
+        hardware={"arch": "amd64", "mem_mib": 2048},
+    )
     repo.set_machine_addresses(uuid, "1", ["10.0.0.5", "54.1.2.3"])
     repo.set_machine_agent_binary(uuid, "1", version="3.0.2-ubuntu-amd64")
     machine = repo.get_machine(uuid, "1")
     assert machine["instance"]["instance_id"] == "i-1"
     assert machine["instance"]["hardware"]["mem_mib"] == 2048
     assert [(a["value"], a["scope"]) for a in machine["addresses"]] == [
-        ("10.0.0.5", "local-cloud"), ("54.1.2.3", "public")]
+        ("10.0.0.5", "local-cloud"),
+        ("54.1.2.3", "public"),
+    ]
     assert machine["agent_version"] == "3.0.2"
     assert machine["base"] == {"os": "ubuntu", "channel": "22.04/stable"}
     container = repo.get_machine(uuid, "1/lxd/0")
@@ -160,4 +177,6 @@ def test_legacy_containers_keep_their_streams(store: EventStore) -> None:
     # host 0 of the maas model holds the 1.x container 0/lxc/0
     maas = "db5b5fab-8f4d-4e27-9da1-494c73cf256d"
     assert store.read_stream(f"machine:{maas}:0/lxc/0")
-    assert repo.add_machine(maas, base="ubuntu@22.04", parent="0", container_type="lxd") == "0/lxd/1"
+    assert (
+        repo.add_machine(maas, base="ubuntu@22.04", parent="0", container_type="lxd") == "0/lxd/1"
+    )

@@ -22,10 +22,21 @@ def _write(path: Path, lines: list[object]) -> Path:
     return path
 
 
-def _event(stream: str, version: int, type_name: str = "AgentVersionSet", schema: int = 1,
-           data: dict[str, object] | None = None) -> dict[str, object]:
-    return {"stream": stream, "version": version, "type": type_name, "schema": schema,
-            "recorded_at": "2013-08-01T09:01:33.564861+00:00", "data": data or {"version": "1.14.1"}}
+def _event(
+    stream: str,
+    version: int,
+    type_name: str = "AgentVersionSet",
+    schema: int = 1,
+    data: dict[str, object] | None = None,
+) -> dict[str, object]:
+    return {
+        "stream": stream,
+        "version": version,
+        "type": type_name,
+        "schema": schema,
+        "recorded_at": "2013-08-01T09:01:33.564861+00:00",
+        "data": data or {"version": "1.14.1"},
+    }
 
 
 MODEL = "model:db5b5fab-8f4d-4e27-9da1-494c73cf256d"
@@ -60,7 +71,8 @@ def test_round_trip_is_lossless(tmp_path: Path, store: EventStore) -> None:
         exported_line.pop("position")
         assert exported_line["data"] == original["data"]
         assert {k: v for k, v in exported_line.items() if k != "recorded_at"} == {
-            k: v for k, v in original.items() if k != "recorded_at"}
+            k: v for k, v in original.items() if k != "recorded_at"
+        }
     other.close()
 
 
@@ -98,7 +110,9 @@ def test_bad_input_names_the_line_and_writes_nothing(
     tmp_path: Path, store: EventStore, lines: list[object], line_no: int, message: str
 ) -> None:
     path = tmp_path / "bad.jsonl"
-    path.write_text("".join((line if isinstance(line, str) else json.dumps(line)) + "\n" for line in lines))
+    path.write_text(
+        "".join((line if isinstance(line, str) else json.dumps(line)) + "\n" for line in lines)
+    )
     with pytest.raises(InterchangeError, match=message) as caught:
         import_jsonl(store, path)
     assert caught.value.line == line_no
@@ -113,17 +127,23 @@ def test_newer_release_is_refused(tmp_path: Path, store: EventStore) -> None:
         import_jsonl(store, path)
 
 
-def test_import_into_non_empty_store_continues_its_streams(tmp_path: Path, store: EventStore) -> None:
+def test_import_into_non_empty_store_continues_its_streams(
+    tmp_path: Path, store: EventStore
+) -> None:
     import_jsonl(store, _write(tmp_path / "a.jsonl", [HEADER, _event(MODEL, 1)]))
     with pytest.raises(InterchangeError, match="repeats version 1"):
         import_jsonl(store, _write(tmp_path / "b.jsonl", [HEADER, _event(MODEL, 1)]))
     import_jsonl(store, _write(tmp_path / "c.jsonl", [HEADER, _event(MODEL, 2)]))
     assert [e.version for e in store.read_stream(MODEL, target=None)] == [1, 2]
-    with pytest.raises(InterchangeError, match="release 2.0 but the store"):
-        import_jsonl(store, _write(tmp_path / "d.jsonl", [{**HEADER, "release": "2.0"}, _event(MODEL, 3)]))
+    with pytest.raises(InterchangeError, match=r"release 2\.0 but the store"):
+        import_jsonl(
+            store, _write(tmp_path / "d.jsonl", [{**HEADER, "release": "2.0"}, _event(MODEL, 3)])
+        )
 
 
-def test_failure_after_many_batches_leaves_store_unchanged(tmp_path: Path, store: EventStore) -> None:
+def test_failure_after_many_batches_leaves_store_unchanged(
+    tmp_path: Path, store: EventStore
+) -> None:
     lines: list[object] = [HEADER]
     lines += [_event(f"model:m{i}", 1) for i in range(12_000)]
     lines.append(_event("model:m5", 5))  # a gap, after two full batches went to the database

@@ -47,7 +47,9 @@ def test_type_and_schema_are_columns(store: EventStore, store_url: str) -> None:
     store.append([_agent(1)])
     path = store_url.removeprefix("sqlite:///")
     with sqlite3.connect(path) as raw:
-        row = raw.execute("SELECT stream, version, type, schema, recorded_at FROM events").fetchone()
+        row = raw.execute(
+            "SELECT stream, version, type, schema, recorded_at FROM events"
+        ).fetchone()
     assert row[:4] == (M, 1, "AgentVersionSet", 1)
     assert row[4] > 1_600_000_000_000_000  # microseconds since the epoch
 
@@ -82,10 +84,23 @@ def test_old_or_unknown_types_are_refused_on_write(store: EventStore) -> None:
 def test_gating_table(store: EventStore) -> None:
     backend = store.backend
     backend.write_meta(MetaChange(replace(store.meta(), release="2.0")))
-    with pytest.raises(StoreNeedsUpgradeError, match="store is at 2.0, this code is 3.0: run `eventstate upgrade`"):
+    with pytest.raises(
+        StoreNeedsUpgradeError,
+        match=r"store is at 2\.0, this code is 3\.0: run `eventstate upgrade`",
+    ):
         store.append([_agent(1)])
-    backend.write_meta(MetaChange(replace(store.meta(), release="3.0", status="upgrading",
-                                          upgrade_id="u1", upgrade_holder="h:1", upgrade_since="t")))
+    backend.write_meta(
+        MetaChange(
+            replace(
+                store.meta(),
+                release="3.0",
+                status="upgrading",
+                upgrade_id="u1",
+                upgrade_holder="h:1",
+                upgrade_since="t",
+            )
+        )
+    )
     with pytest.raises(UpgradeInProgressError, match=r"upgrade in progress \(u1, h:1, t\)"):
         store.append([_agent(1)])
     assert list(store.iter_events()) == []  # reads still work

@@ -258,8 +258,8 @@ def test_1_14_container_reads_as_an_lxd_container() -> None:
 def test_untouched_fields_are_checked_too() -> None:
     with pytest.raises(UpcastError, match="field 'constraints'"):
         upcast(added("1", jobs=[1], constraints=None), "ec2")
-    with pytest.raises(UpcastError, match="unexpected extra"):
-        upcast(added("1", jobs=[1], extra=1), "ec2")
+    with pytest.raises(UpcastError, match="unexpected colour"):
+        upcast(added("1", jobs=[1], colour="blue"), "ec2")
 
 
 def test_missing_key_is_an_upcast_error() -> None:

@@ -43,12 +43,16 @@ def test_steps_run_in_release_order_and_are_recorded(store: EventStore) -> None:
     import_jsonl(store, FIXTURES / "legacy-1.14.jsonl")
     report = run_upgrade(store)
     assert [(s.release, s.step) for s in report.steps] == [
-        ("1.16", "request-cpu-checker"), ("1.18", "request-cloud-tools"),
-        ("2.0", "provider-environ-version")]
+        ("1.16", "request-cpu-checker"),
+        ("1.18", "request-cloud-tools"),
+        ("2.0", "provider-environ-version"),
+    ]
     (run,) = upgrade_history(store)
     assert run.outcome == "completed"
     assert (run.from_release, run.to_release) == ("1.14", "3.0")
-    assert run.events_written == report.events_written == sum(s.events_written for s in report.steps)
+    assert (
+        run.events_written == report.events_written == sum(s.events_written for s in report.steps)
+    )
     types = [e.type for e in store.read_stream(f"upgrade:{report.upgrade_id}")]
     assert types == ["UpgradeStarted"] + ["UpgradeStepApplied"] * 3 + ["UpgradeCompleted"]
     again = run_upgrade(store)
@@ -65,7 +69,7 @@ def test_mixed_store_runs_no_step_before_2_0(store: EventStore) -> None:
 def test_writes_refused_until_upgraded(store: EventStore) -> None:
     import_jsonl(store, FIXTURES / "legacy-1.14.jsonl")
     repo = Repository(store)
-    with pytest.raises(StoreNeedsUpgradeError, match="store is at 1.14, this code is 3.0"):
+    with pytest.raises(StoreNeedsUpgradeError, match=r"store is at 1\.14, this code is 3\.0"):
         repo.create_model("x", provider_type="lxd")
     run_upgrade(store)
     repo.create_model("x", provider_type="lxd")
@@ -105,14 +109,18 @@ def test_dry_run_writes_nothing_and_shows_changes(store: EventStore) -> None:
     assert fields == {"pending_upgrade_actions"}
     real = run_upgrade(store)
     assert [(s.step, s.events_written) for s in real.steps] == [
-        (s.step, s.events_written) for s in report.steps]
+        (s.step, s.events_written) for s in report.steps
+    ]
 
 
 def test_second_upgrader_is_told_who_holds_the_lease(store: EventStore) -> None:
     import_jsonl(store, FIXTURES / "legacy-1.14.jsonl")
     from eventstate.upgrade.lease import UpgradeLease
 
-    with UpgradeLease(store.backend, "server-a:1"), pytest.raises(LeaseHeldError, match="held by server-a:1 since"):
+    with (
+        UpgradeLease(store.backend, "server-a:1"),
+        pytest.raises(LeaseHeldError, match="held by server-a:1 since"),
+    ):
         run_upgrade(store, holder="server-b:2")
 
 

@@ -47,9 +47,11 @@ def quickstart(cli: CliContext, ctx: click.Context) -> None:
 
     _heading("1. import a store written by Juju 1.14 servers")
     sample = files("eventstate.samples").joinpath(SAMPLE)
-    with as_file(sample) as path:
-        with progress_bar("importing", path.stat().st_size, unit="bytes") as advance:
-            result = import_jsonl(store, path, progress=advance)
+    with (
+        as_file(sample) as path,
+        progress_bar("importing", path.stat().st_size, unit="bytes") as advance,
+    ):
+        result = import_jsonl(store, path, progress=advance)
     info(f"imported {result.events} events in {result.streams} streams (release {result.release})")
 
     _heading("2. status: the store is at 1.14, this code is 3.0")

@@ -43,9 +43,16 @@ def status(cli: CliContext, as_json: bool) -> None:
     ]
     upgrade = report.get("upgrade")
     if upgrade:
-        rows.append(("upgrade in progress", f"{upgrade['id']} by {upgrade['holder']} since {upgrade['since']}"))
+        rows.append(
+            (
+                "upgrade in progress",
+                f"{upgrade['id']} by {upgrade['holder']} since {upgrade['since']}",
+            )
+        )
     for copy in report.get("projections", []):
-        rows.append((f"projection {copy['name']}", f"position {copy['position']}, lag {copy['lag']}"))
+        rows.append(
+            (f"projection {copy['name']}", f"position {copy['position']}, lag {copy['lag']}")
+        )
     table("eventstate status", ["", "value"], rows)
 
 
@@ -67,10 +74,15 @@ def import_command(cli: CliContext, file: Path) -> None:
 
 
 @click.command()
-@click.option("--upcast", is_flag=True, help=f"Write every event in today's schema ({CODE_RELEASE}).")
+@click.option(
+    "--upcast", is_flag=True, help=f"Write every event in today's schema ({CODE_RELEASE})."
+)
 @click.option("--stream", "stream", metavar="ID", default=None, help="Only this stream.")
 @click.option(
-    "-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
     help="Write to FILE (created with mode 0600) instead of standard output.",
 )
 @pass_cli

@@ -21,8 +21,18 @@ def upcasters_command(as_json: bool) -> None:
         return
     rows = []
     for step in steps:
-        source = "(introduced)" if step.from_type is None else f"{step.from_type} {step.from_schema}"
-        rows.append((step.current_type, step.release, source, f"{step.to_type} {step.to_schema}", step.summary))
+        source = (
+            "(introduced)" if step.from_type is None else f"{step.from_type} {step.from_schema}"
+        )
+        rows.append(
+            (
+                step.current_type,
+                step.release,
+                source,
+                f"{step.to_type} {step.to_schema}",
+                step.summary,
+            )
+        )
     table("upcaster chains", ["type today", "release", "from", "to", "rule"], rows)
     click.echo(f"chain fingerprint {CHAIN.fingerprint()}")
 

@@ -14,17 +14,25 @@ from eventstate.upgrade.runner import UpgradeReport, run_upgrade
 
 
 @click.command()
-@click.option("--to", "to", type=click.Choice(RELEASES), default=None,
-              help="Target release (default: this code's release).")
+@click.option(
+    "--to",
+    "to",
+    type=click.Choice(RELEASES),
+    default=None,
+    help="Target release (default: this code's release).",
+)
 @click.option("--dry-run", is_flag=True, help="Show what the upgrade would write; write nothing.")
 @click.option("--holder", default=None, help="Name this upgrader in the lease (default host:pid).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @pass_cli
-def upgrade(cli: CliContext, to: str | None, dry_run: bool, holder: str | None, as_json: bool) -> None:
+def upgrade(
+    cli: CliContext, to: str | None, dry_run: bool, holder: str | None, as_json: bool
+) -> None:
     """Upgrade the store to this code's release (any older release, in one step)."""
     store = cli.store(check_release=False)
-    report = run_upgrade(store, to=to, dry_run=dry_run, holder=holder,
-                         say=(lambda m: None) if as_json else info)
+    report = run_upgrade(
+        store, to=to, dry_run=dry_run, holder=holder, say=(lambda m: None) if as_json else info
+    )
     if as_json:
         emit_json(asdict(report))
         return
@@ -39,19 +47,32 @@ def show_report(report: UpgradeReport) -> None:
     table(
         f"{title}upgrade {report.from_release} -> {report.to_release}",
         ["release", "step", "events"],
-        [(s.release, s.step + (" (done before resume)" if s.skipped else ""), s.events_written)
-         for s in report.steps],
+        [
+            (s.release, s.step + (" (done before resume)" if s.skipped else ""), s.events_written)
+            for s in report.steps
+        ],
     )
     if report.dry_run:
-        table("events the steps would write", ["step", "stream", "version", "type", "data"],
-              [(p["step"], p["stream"], p["version"], p["type"], p["data"]) for p in report.planned])
-        table("machine document changes", ["model", "machine", "field", "before", "after"],
-              [(c["model_uuid"][:8], c["id"], c["field"], c["before"], c["after"]) for c in report.changes])
+        table(
+            "events the steps would write",
+            ["step", "stream", "version", "type", "data"],
+            [(p["step"], p["stream"], p["version"], p["type"], p["data"]) for p in report.planned],
+        )
+        table(
+            "machine document changes",
+            ["model", "machine", "field", "before", "after"],
+            [
+                (c["model_uuid"][:8], c["id"], c["field"], c["before"], c["after"])
+                for c in report.changes
+            ],
+        )
         info("dry run: nothing was written")
         return
     phases = ", ".join(f"{name} {seconds:.2f}s" for name, seconds in report.phases.items())
-    info(f"upgrade {report.upgrade_id}: {report.events_written} events written in "
-         f"{report.duration_s:.2f}s ({phases})")
+    info(
+        f"upgrade {report.upgrade_id}: {report.events_written} events written in "
+        f"{report.duration_s:.2f}s ({phases})"
+    )
 
 
 @click.command()
@@ -66,9 +87,20 @@ def upgrades(cli: CliContext, as_json: bool) -> None:
     table(
         "upgrade history",
         ["id", "holder", "started", "from", "to", "steps", "events", "duration", "outcome"],
-        [(r.upgrade_id, r.holder, r.started_at, r.from_release, r.to_release, "; ".join(r.steps),
-          r.events_written, "" if r.duration_s is None else f"{r.duration_s:.2f}s",
-          r.outcome + (f": {r.reason}" if r.reason else "")) for r in runs],
+        [
+            (
+                r.upgrade_id,
+                r.holder,
+                r.started_at,
+                r.from_release,
+                r.to_release,
+                "; ".join(r.steps),
+                r.events_written,
+                "" if r.duration_s is None else f"{r.duration_s:.2f}s",
+                r.outcome + (f": {r.reason}" if r.reason else ""),
+            )
+            for r in runs
+        ],
     )
 
 

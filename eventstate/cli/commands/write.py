@@ -40,19 +40,36 @@ def model() -> None:
 
 @model.command("create")
 @click.argument("name")
-@click.option("--provider", "provider_type", required=True, help="Provider type (ec2, lxd, maas...).")
+@click.option(
+    "--provider", "provider_type", required=True, help="Provider type (ec2, lxd, maas...)."
+)
 @click.option("--region", "cloud_region", default="", help="Cloud region.")
 @click.option("--owner", default="admin", show_default=True)
 @click.option("--credential", "cloud_credential", default="", help="Cloud credential name.")
-@click.option("--config", "config", multiple=True, metavar="KEY=VALUE", help="Model config (repeatable).")
+@click.option(
+    "--config", "config", multiple=True, metavar="KEY=VALUE", help="Model config (repeatable)."
+)
 @click.option("--uuid", "model_uuid", default=None, help="Model uuid (default: a new one).")
 @pass_cli
-def model_create(cli: CliContext, name: str, provider_type: str, cloud_region: str, owner: str,
-                 cloud_credential: str, config: tuple[str, ...], model_uuid: str | None) -> None:
+def model_create(
+    cli: CliContext,
+    name: str,
+    provider_type: str,
+    cloud_region: str,
+    owner: str,
+    cloud_credential: str,
+    config: tuple[str, ...],
+    model_uuid: str | None,
+) -> None:
     """Create a model; prints its uuid."""
     uuid = _repo(cli).create_model(
-        name, provider_type=provider_type, cloud_region=cloud_region, owner=owner,
-        cloud_credential=cloud_credential, config=_pairs(config, "--config"), model_uuid=model_uuid,
+        name,
+        provider_type=provider_type,
+        cloud_region=cloud_region,
+        owner=owner,
+        cloud_credential=cloud_credential,
+        config=_pairs(config, "--config"),
+        model_uuid=model_uuid,
     )
     click.echo(uuid)
 
@@ -62,7 +79,9 @@ def model_create(cli: CliContext, name: str, provider_type: str, cloud_region: s
 @click.option("--set", "set_", multiple=True, metavar="KEY=VALUE")
 @click.option("--unset", multiple=True, metavar="KEY")
 @pass_cli
-def model_config(cli: CliContext, model_uuid: str, set_: tuple[str, ...], unset: tuple[str, ...]) -> None:
+def model_config(
+    cli: CliContext, model_uuid: str, set_: tuple[str, ...], unset: tuple[str, ...]
+) -> None:
     """Set and unset model config keys."""
     _repo(cli).change_model_config(model_uuid, _pairs(set_, "--set"), unset)
 
@@ -83,9 +102,17 @@ def machine() -> None:
 
 @machine.command("add")
 @click.argument("model_uuid", metavar="MODEL")
-@click.option("--base", default="ubuntu@22.04", show_default=True, help="OS and version, os@version.")
-@click.option("--job", "jobs", multiple=True, default=("JobHostUnits",), show_default=True,
-              type=click.Choice(["JobHostUnits", "JobManageModel"]))
+@click.option(
+    "--base", default="ubuntu@22.04", show_default=True, help="OS and version, os@version."
+)
+@click.option(
+    "--job",
+    "jobs",
+    multiple=True,
+    default=("JobHostUnits",),
+    show_default=True,
+    type=click.Choice(["JobHostUnits", "JobManageModel"]),
+)
 @click.option("--parent", default=None, help="Host machine id: adds a container.")
 @click.option("--container", "container_type", default="", type=click.Choice(["", "lxd", "kvm"]))
 @click.option("--id", "machine_id", default=None, help="Machine id (default: the next free one).")
@@ -93,15 +120,31 @@ def machine() -> None:
 @click.option("--constraints", default="")
 @click.option("--placement", default="")
 @pass_cli
-def machine_add(cli: CliContext, model_uuid: str, base: str, jobs: tuple[str, ...], parent: str | None,
-                container_type: str, machine_id: str | None, nonce: str, constraints: str,
-                placement: str) -> None:
+def machine_add(
+    cli: CliContext,
+    model_uuid: str,
+    base: str,
+    jobs: tuple[str, ...],
+    parent: str | None,
+    container_type: str,
+    machine_id: str | None,
+    nonce: str,
+    constraints: str,
+    placement: str,
+) -> None:
     """Add a machine or a container; prints its id."""
     if parent and not container_type:
         container_type = "lxd"
     added = _repo(cli).add_machine(
-        model_uuid, base=base, jobs=list(jobs), parent=parent, container_type=container_type,
-        machine_id=machine_id, nonce=nonce, constraints=constraints, placement=placement,
+        model_uuid,
+        base=base,
+        jobs=list(jobs),
+        parent=parent,
+        container_type=container_type,
+        machine_id=machine_id,
+        nonce=nonce,
+        constraints=constraints,
+        placement=placement,
     )
     click.echo(added)
 
@@ -111,14 +154,29 @@ def machine_add(cli: CliContext, model_uuid: str, base: str, jobs: tuple[str, ..
 @click.argument("machine_id", metavar="ID")
 @click.option("--instance-id", required=True)
 @click.option("--nonce", required=True)
-@click.option("--hardware", multiple=True, metavar="KEY=VALUE",
-              help="arch, cpu_cores, cpu_power, mem_mib, root_disk_mib, tags, availability_zone.")
+@click.option(
+    "--hardware",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="arch, cpu_cores, cpu_power, mem_mib, root_disk_mib, tags, availability_zone.",
+)
 @pass_cli
-def machine_provision(cli: CliContext, model_uuid: str, machine_id: str, instance_id: str, nonce: str,
-                      hardware: tuple[str, ...]) -> None:
+def machine_provision(
+    cli: CliContext,
+    model_uuid: str,
+    machine_id: str,
+    instance_id: str,
+    nonce: str,
+    hardware: tuple[str, ...],
+) -> None:
     """Record that a machine's instance was provisioned."""
-    _repo(cli).provision_machine(model_uuid, machine_id, instance_id=instance_id, nonce=nonce,
-                                 hardware=_pairs(hardware, "--hardware"))
+    _repo(cli).provision_machine(
+        model_uuid,
+        machine_id,
+        instance_id=instance_id,
+        nonce=nonce,
+        hardware=_pairs(hardware, "--hardware"),
+    )
 
 
 @machine.command("addresses")
@@ -126,7 +184,9 @@ def machine_provision(cli: CliContext, model_uuid: str, machine_id: str, instanc
 @click.argument("machine_id", metavar="ID")
 @click.argument("addresses", nargs=-1, required=True)
 @pass_cli
-def machine_addresses(cli: CliContext, model_uuid: str, machine_id: str, addresses: tuple[str, ...]) -> None:
+def machine_addresses(
+    cli: CliContext, model_uuid: str, machine_id: str, addresses: tuple[str, ...]
+) -> None:
     """Set a machine's addresses (IPs or hostnames)."""
     _repo(cli).set_machine_addresses(model_uuid, machine_id, list(addresses))
 
@@ -139,11 +199,19 @@ def machine_addresses(cli: CliContext, model_uuid: str, machine_id: str, address
 @click.option("--size", default=0, type=int)
 @click.option("--sha256", default="")
 @pass_cli
-def machine_agent(cli: CliContext, model_uuid: str, machine_id: str, version: str, url: str, size: int,
-                  sha256: str) -> None:
+def machine_agent(
+    cli: CliContext,
+    model_uuid: str,
+    machine_id: str,
+    version: str,
+    url: str,
+    size: int,
+    sha256: str,
+) -> None:
     """Set a machine's agent binary (VERSION like 3.0.0-ubuntu-amd64)."""
-    _repo(cli).set_machine_agent_binary(model_uuid, machine_id, version=version, url=url, size=size,
-                                        sha256=sha256)
+    _repo(cli).set_machine_agent_binary(
+        model_uuid, machine_id, version=version, url=url, size=size, sha256=sha256
+    )
 
 
 @machine.command("life")
@@ -162,7 +230,9 @@ def machine_life(cli: CliContext, model_uuid: str, machine_id: str, life: str, f
 @click.argument("machine_id", metavar="ID")
 @click.argument("types", nargs=-1, type=click.Choice(["lxd", "kvm"]))
 @pass_cli
-def machine_containers(cli: CliContext, model_uuid: str, machine_id: str, types: tuple[str, ...]) -> None:
+def machine_containers(
+    cli: CliContext, model_uuid: str, machine_id: str, types: tuple[str, ...]
+) -> None:
     """Set the container types a machine supports."""
     _repo(cli).set_supported_containers(model_uuid, machine_id, list(types))
 
@@ -200,4 +270,3 @@ def register(group: click.Group) -> None:
     group.add_command(model)
     group.add_command(machine)
     group.add_command(unit)
-
