@@ -64,7 +64,12 @@ def close_app(app: Application[UUID]) -> None:
 
 # --- frozen tables used by the simplified upcasts ---------------------------------------
 
-_JOBS_114 = {1: "JobHostUnits", 2: "JobManageEnviron", 4: "JobHostEnvironStorage", 5: "JobManageEnvironFirewall"}
+_JOBS_114 = {
+    1: "JobHostUnits",
+    2: "JobManageEnviron",
+    4: "JobHostEnvironStorage",
+    5: "JobManageEnvironFirewall",
+}
 _JOBS_20 = {"JobHostUnits": "JobHostUnits", "JobManageEnviron": "JobManageModel"}
 _SERIES = {
     "precise": ("ubuntu", "12.04"),
@@ -77,8 +82,15 @@ _SERIES = {
     "centos7": ("centos", "7"),
 }
 _DEPRECATED = frozenset(
-    ("public-bucket", "public-bucket-region", "public-bucket-url", "default-image-id",
-     "default-instance-type", "shared-storage-port", "tools-url")
+    (
+        "public-bucket",
+        "public-bucket-region",
+        "public-bucket-url",
+        "default-image-id",
+        "default-instance-type",
+        "shared-storage-port",
+        "tools-url",
+    )
 )
 _CREDENTIALS = ("access-key", "secret-key", "password")
 _LIFE = ("alive", "dying", "dead")
@@ -346,7 +358,9 @@ def legacy_events(records: Iterable[LegacyRecord]) -> list[LegacyEvent]:
     append = out.append
     for stream, version, type_name, schema, recorded_at, data in records:
         if schema != 1:
-            raise ValueError(f"{type_name} schema {schema}: the baseline holds 1.14 (schema 1) events")
+            raise ValueError(
+                f"{type_name} schema {schema}: the baseline holds 1.14 (schema 1) events"
+            )
         append(
             classes[type_name](
                 originator_id=stream_uuid(stream),
@@ -389,7 +403,9 @@ class Model(Aggregate):
         return stream_uuid(f"model:{model_uuid}")
 
     @event("Created")
-    def __init__(self, model_uuid: str, name: str, provider_type: str, config: dict[str, Any]) -> None:
+    def __init__(
+        self, model_uuid: str, name: str, provider_type: str, config: dict[str, Any]
+    ) -> None:
         self.model_uuid = model_uuid
         self.name = name
         self.provider_type = provider_type

@@ -20,7 +20,9 @@ import sys
 import time
 import tracemalloc
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
+
+import msgpack
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -60,11 +62,12 @@ Timeline = list[tuple[int, str, dict[str, Any]]]
 class LogGenerator:
     def __init__(self, seed: int) -> None:
         self.rng = random.Random(seed)
-        self.streams: list[tuple[str, int, Timeline]] = []  # (stream, start_us, timeline)
+        # (recorded_at_us, stream, version, type name, encoded payload)
+        self.encoded: list[tuple[int, str, int, str, bytes]] = []
 
     def build(self, target_events: int) -> list[EventTuple]:
-        # ~17 events per top-level machine once containers and units are counted.
-        machines_wanted = max(10, target_events // 17)
+        # ~12 events per top-level machine once containers and units are counted.
+        machines_wanted = max(10, target_events // 12)
         models = max(1, machines_wanted // 100)
         for index in range(models):
             self.add_model(index, machines_wanted // models)
@@ -84,7 +87,7 @@ class LogGenerator:
             data = {"set": {"logging-config": f"<root>=DEBUG;n={n}"}, "unset": []}
             timeline.append((offset, "ModelConfigChanged", data))
         timeline.append((rng.randrange(SPAN_US // 2), "EventRetired", self.retired()))
-        self.streams.append((f"model:{uuid}", start, sorted(timeline, key=_offset)))
+        self.record(f"model:{uuid}", start, sorted(timeline, key=_offset))
         units = 0
         for number in range(machine_count):
             machine_start = start + 5_000_000 + rng.randrange(SPAN_US // 2)
@@ -110,7 +113,7 @@ class LogGenerator:
             "constraints": "" if container else rng.choice(("", "mem=4G", "cores=2 mem=8G")),
             "placement": "",
         }
-        hardware = {
+        hardware: dict[str, Any] = {
             "arch": "amd64",
             "cpu_cores": rng.choice((1, 2, 4, 8)),
             "cpu_power": None,
@@ -140,14 +143,14 @@ class LogGenerator:
             for life in ("dying", "dead"):
                 at += rng.randrange(1_000_000, 86_400_000_000)
                 timeline.append((at, "MachineLifeChanged", {"life": life, "force": False}))
-        self.streams.append((f"machine:{uuid}:{machine_id}", start, timeline))
+        self.record(f"machine:{uuid}:{machine_id}", start, timeline)
 
     def add_unit(self, uuid: str, unit: str, machine_id: str, start: int) -> None:
         assigned = {"unit": unit, "application": unit.split("/")[0], "machine_id": machine_id}
         timeline: Timeline = [(120_000_000, "UnitAssignedToMachine", assigned)]
         if self.rng.random() < 0.2:
             timeline.append((self.rng.randrange(SPAN_US // 4), "UnitDestroyed", {"unit": unit}))
-        self.streams.append((f"unit:{uuid}:{unit}", start, sorted(timeline, key=_offset)))
+        self.record(f"unit:{uuid}:{unit}", start, sorted(timeline, key=_offset))
 
     def model_created(self, uuid: str, provider: str) -> dict[str, Any]:
         return {
@@ -188,17 +191,23 @@ class LogGenerator:
     def retired(self) -> dict[str, Any]:
         return {"original_type": "EnvironConfigChanged", "reason": "only deprecated keys"}
 
+    def record(self, stream: str, start_us: int, timeline: Timeline) -> None:
+        """Keep a stream's events encoded with msgpack, as the store keeps them."""
+        for version, (offset, type_name, data) in enumerate(timeline, start=1):
+            self.encoded.append(
+                (start_us + offset, stream, version, type_name, msgpack.packb(data))
+            )
+
     def interleave(self) -> list[EventTuple]:
-        """All streams merged by time, as the store would have recorded them."""
-        timed: list[tuple[int, str, int, str, dict[str, Any]]] = []
-        for stream, start, timeline in self.streams:
-            for version, (offset, type_name, data) in enumerate(timeline, start=1):
-                timed.append((start + offset, stream, version, type_name, data))
-        timed.sort(key=lambda event: (event[0], event[1], event[2]))
-        return [
-            (position, stream, version, type_name, SCHEMA[type_name], at_us, data)
-            for position, (at_us, stream, version, type_name, data) in enumerate(timed)
+        """All streams merged by time, as the store recorded them, decoded in log order as
+        a rebuild reads them (so the fresh payloads also lie in memory in log order)."""
+        self.encoded.sort(key=lambda event: (event[0], event[1], event[2]))
+        events = [
+            (position, stream, version, type_name, SCHEMA[type_name], at_us, msgpack.unpackb(raw))
+            for position, (at_us, stream, version, type_name, raw) in enumerate(self.encoded)
         ]
+        self.encoded.clear()
+        return events
 
 
 def _address(value: str, type_: str, scope: str) -> dict[str, str]:
@@ -209,14 +218,32 @@ def _offset(entry: tuple[int, str, dict[str, Any]]) -> int:
     return entry[0]
 
 
-def fold(events: list[EventTuple], batch: int) -> MemoryDocumentSet:
+def fold(events: list[EventTuple], batch: int, pause_gc: bool = True) -> MemoryDocumentSet:
     docs = MemoryDocumentSet()
     if batch <= 0:
-        Fold(docs).apply_many(events)
+        Fold(docs, pause_gc=pause_gc).apply_many(events)
     else:  # catch-up in batches, a fresh Fold each time, as separate processes would
         for start in range(0, len(events), batch):
-            Fold(docs).apply_many(events[start : start + batch])
+            Fold(docs, pause_gc=pause_gc).apply_many(events[start : start + batch])
     return docs
+
+
+class Run(NamedTuple):
+    wall_s: float
+    cpu_s: float
+    young_gc_s: float  # the collection of what the fold made, which a paused GC puts off
+
+
+def timed(events: list[EventTuple], batch: int, pause_gc: bool) -> Run:
+    gc.collect()
+    started, cpu_started = time.perf_counter(), time.process_time()
+    docs = fold(events, batch, pause_gc)
+    wall_s, cpu_s = time.perf_counter() - started, time.process_time() - cpu_started
+    started = time.perf_counter()
+    gc.collect(0)
+    young_gc_s = time.perf_counter() - started
+    del docs
+    return Run(wall_s, cpu_s, young_gc_s)
 
 
 def main() -> None:
@@ -230,29 +257,32 @@ def main() -> None:
     started = time.perf_counter()
     events = LogGenerator(args.seed).build(args.events)
     generated_s = time.perf_counter() - started
-    rss_before_mib = _peak_rss_mib()
+    log_rss_mib = _peak_rss_mib()
+    docs = fold(events, args.batch)
+    machines, models = docs.machines(), docs.models()
+    del docs
+    print(f"log:      {len(events):,} events generated in {generated_s:.1f}s")
+    print(f"          {len(models):,} models, {len(machines):,} machine documents")
+    print(f"fold:     best of {args.repeat}, batch={args.batch or 'all'}")
 
-    timings = []
-    docs = MemoryDocumentSet()
-    for _ in range(args.repeat):
-        gc.collect()
-        started = time.perf_counter()
-        docs = fold(events, args.batch)
-        timings.append(time.perf_counter() - started)
-    best = min(timings)
+    for pause_gc in (True, False):
+        runs = [timed(events, args.batch, pause_gc) for _ in range(args.repeat)]
+        wall = min(r.wall_s for r in runs)
+        cpu = min(r.cpu_s for r in runs)
+        young = min(r.young_gc_s for r in runs)
+        label = "GC paused (default)" if pause_gc else "GC running"
+        print(
+            f"  {label:<20} {wall:6.3f}s wall = {len(events) / wall:>9,.0f} events/s;"
+            f" CPU {cpu:6.3f}s = {len(events) / cpu:>9,.0f} events/s;"
+            f" next young collection {young:.3f}s"
+        )
 
     tracemalloc.start()
     fold(events, args.batch)
     _current, traced_peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-
-    machines, models = docs.machines(), docs.models()
-    print(f"log:      {len(events):,} events generated in {generated_s:.1f}s")
-    print(f"          {len(models):,} models, {len(machines):,} machine documents")
-    print(f"fold:     best of {args.repeat}: {best:.3f}s = {len(events) / best:,.0f} events/s")
-    print(f"          all runs: {', '.join(f'{t:.3f}s' for t in timings)}; batch={args.batch}")
     print(f"memory:   fold peak (tracemalloc) {traced_peak / 2**20:,.1f} MiB")
-    print(f"          process peak RSS {_peak_rss_mib():,.0f} MiB ({rss_before_mib:,.0f} MiB log)")
+    print(f"          process peak RSS {_peak_rss_mib():,.0f} MiB ({log_rss_mib:,.0f} MiB log)")
 
 
 def _peak_rss_mib() -> float:

@@ -7,7 +7,6 @@ bookkeeping (which machine a unit sits on) lives in unit records, never in a doc
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
 from typing import Any, Protocol
 
 from eventstate.errors import ValidationError
@@ -144,34 +143,48 @@ def new_machine_document(model_uuid: str, machine_id: str) -> Document:
     `stream_version` 0 and `updated_at` null mark a stub: a document that a container or
     unit referred to before any event of the machine's own stream was folded.
     """
-    parent, container_type = parent_and_container_type(machine_id)
-    return {
-        "model_uuid": model_uuid,
-        "id": machine_id,
-        "life": "alive",
-        "jobs": [],
-        "is_controller": False,
-        "base": None,
-        "container_type": container_type,
-        "parent": parent,
-        "containers": [],
-        "nonce": "",
-        "is_manual": False,
-        "instance": None,
-        "addresses": [],
-        "preferred_public_address": None,
-        "preferred_private_address": None,
-        "agent_version": None,
-        "agent_binary": None,
-        "supported_containers": None,
-        "principals": [],
-        "clean": True,
-        "constraints": "",
-        "placement": "",
-        "pending_upgrade_actions": [],
-        "stream_version": 0,
-        "updated_at": None,
-    }
+    # Copying a template is three times quicker than a 25-key literal; the lists are
+    # made fresh because the fold changes `containers` and `principals` in place.
+    doc = _MACHINE_TEMPLATE.copy()
+    doc["model_uuid"] = model_uuid
+    doc["id"] = machine_id
+    if "/" in machine_id:
+        doc["parent"], doc["container_type"] = parent_and_container_type(machine_id)
+    doc["jobs"] = []
+    doc["containers"] = []
+    doc["addresses"] = []
+    doc["principals"] = []
+    doc["pending_upgrade_actions"] = []
+    return doc
+
+
+_MACHINE_TEMPLATE: Document = {
+    "model_uuid": "",
+    "id": "",
+    "life": "alive",
+    "jobs": [],
+    "is_controller": False,
+    "base": None,
+    "container_type": "",
+    "parent": None,
+    "containers": [],
+    "nonce": "",
+    "is_manual": False,
+    "instance": None,
+    "addresses": [],
+    "preferred_public_address": None,
+    "preferred_private_address": None,
+    "agent_version": None,
+    "agent_binary": None,
+    "supported_containers": None,
+    "principals": [],
+    "clean": True,
+    "constraints": "",
+    "placement": "",
+    "pending_upgrade_actions": [],
+    "stream_version": 0,
+    "updated_at": None,
+}
 
 
 def new_model_document(model_uuid: str) -> Document:
@@ -203,12 +216,6 @@ def capabilities_for(provider_type: str | None) -> dict[str, bool]:
         "has_firewall": firewall,
         "needs_local_storage": local_storage,
     }
-
-
-def is_manual_machine(machine_id: str, nonce: str, provider_type: str | None) -> bool:
-    return nonce.startswith(MANUAL_NONCE_PREFIX) or (
-        machine_id == "0" and provider_type in MANUAL_PROVIDERS
-    )
 
 
 def without_credentials(config: dict[str, Any]) -> dict[str, Any]:
@@ -291,21 +298,24 @@ def parse_unit_stream(stream: str) -> UnitKey:
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US_PER_DAY = 86_400_000_000
+_TWO_DIGITS = tuple(f"{n:02d}" for n in range(100))
+# Calendar dates by day number: the expensive part, and a log spans few distinct days.
+_DATES: dict[int, str] = {}
 
 
 def format_timestamp_us(us: int) -> str:
     """Microseconds since the epoch -> "2013-08-01T17:56:41.652228+00:00"."""
     day, in_day = divmod(us, _US_PER_DAY)
+    date = _DATES.get(day)
+    if date is None:
+        if len(_DATES) > 100_000:
+            _DATES.clear()
+        date = _DATES[day] = (_EPOCH + timedelta(days=day)).date().isoformat()
     seconds, micros = divmod(in_day, 1_000_000)
     hours, seconds = divmod(seconds, 3600)
     minutes, seconds = divmod(seconds, 60)
-    return f"{_date_text(day)}T{hours:02d}:{minutes:02d}:{seconds:02d}.{micros:06d}+00:00"
-
-
-@lru_cache(maxsize=4096)
-def _date_text(day: int) -> str:
-    # The calendar part is the expensive bit; a log spans few distinct days.
-    return (_EPOCH + timedelta(days=day)).date().isoformat()
+    two = _TWO_DIGITS
+    return f"{date}T{two[hours]}:{two[minutes]}:{two[seconds]}.{micros:06d}+00:00"
 
 
 def release_sort_key(release: str) -> tuple[int, ...]:

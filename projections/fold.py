@@ -29,17 +29,25 @@ Rules where the spec leaves a choice (each is a deterministic function of the lo
   version folded in: it advances `stream_version` and `updated_at` of an existing
   (non-stub) document, so `stream_version` always equals the stream's head. It never
   creates a document.
+- A dead container stays in its parent's `containers` (its document stays too).
 - Unit records are keyed by the unit stream's name; the payload's `unit` repeats it.
   A reassigned unit leaves its old machine's `principals`; `clean` never turns back.
+  `principals` sort as plain strings (`wordpress/10` before `wordpress/2`); only
+  machine ids have a numeric order in documents.md.
+- `pending_upgrade_actions` sort by release number; a repeated request for a release
+  replaces the earlier one; completing a release that is not pending changes nothing.
 - ModelConfigChanged applies `set`, then `unset`; credential keys are dropped from
   ModelCreated and ModelConfigChanged alike.
 - Upgrade streams fold to no document. An unknown type raises UnknownEventTypeError;
   a known type on the wrong kind of stream raises ValidationError.
 
-Speed (a rebuild folds ~1M events): dispatch is one dict lookup of a bound method,
-parsed stream ids are cached, and documents touched in a batch stay in a write-back cache
-until the batch ends, with `updated_at` kept as integer microseconds and formatted once
-per document at the flush.
+Speed (a rebuild folds ~1M events): dispatch is one dict lookup of a bound method; a
+machine's own events find its document with one more (by stream id), and the loop records
+their version and time itself. Parsed stream ids are cached. Documents touched in a batch
+stay in a write-back cache until the batch ends, so each is put once per batch, with
+`updated_at` kept as integer microseconds until then and formatted once. No deep copies:
+documents keep references to parts of the payloads (`base`, `hardware`, package lists).
+The fold never changes a payload; its caller must not change one after folding it.
 """
 
 from __future__ import annotations
@@ -54,13 +62,14 @@ from projections.documents import (
     CREDENTIAL_KEYS,
     LIFE_ORDER,
     MANAGE_MODEL_JOB,
+    MANUAL_NONCE_PREFIX,
+    MANUAL_PROVIDERS,
     Document,
     DocumentSet,
     MachineKey,
     UnitKey,
     capabilities_for,
     format_timestamp_us,
-    is_manual_machine,
     machine_sort_key,
     new_machine_document,
     new_model_document,
@@ -102,6 +111,7 @@ class Fold:
         # Parsed stream ids: pure functions of the stream, kept across batches.
         self._machine_streams: dict[str, MachineKey] = {}
         self._model_streams: dict[str, str] = {}
+        self._unit_streams: dict[str, UnitKey] = {}
         self._machine_handlers: dict[str, MachineHandler] = {
             "MachineAdded": self._machine_added,
             "MachineProvisioned": self._machine_provisioned,
@@ -197,15 +207,20 @@ class Fold:
         self._machines.clear()
         self._own_machines.clear()
         self._models.clear()
-        if len(self._machine_streams) > _STREAM_CACHE_LIMIT:
-            self._machine_streams.clear()
-        if len(self._model_streams) > _STREAM_CACHE_LIMIT:
-            self._model_streams.clear()
+        for cache in (self._machine_streams, self._model_streams, self._unit_streams):
+            if len(cache) > _STREAM_CACHE_LIMIT:
+                cache.clear()
 
     def _machine_key(self, stream: str) -> MachineKey:
         key = self._machine_streams.get(stream)
         if key is None:
             key = self._machine_streams[stream] = parse_machine_stream(stream)
+        return key
+
+    def _unit_key(self, stream: str) -> UnitKey:
+        key = self._unit_streams.get(stream)
+        if key is None:
+            key = self._unit_streams[stream] = parse_unit_stream(stream)
         return key
 
     def _model_uuid(self, stream: str) -> str:
@@ -232,7 +247,8 @@ class Fold:
             doc = self._docs.get_machine(key[0], key[1])
             if doc is None:
                 doc = new_machine_document(key[0], key[1])
-                doc["is_manual"] = self._is_manual(doc)
+                if key[1] == "0":  # the only id whose is_manual the model decides
+                    doc["is_manual"] = self._is_manual(doc)
             self._machines[key] = doc
         return doc
 
@@ -257,10 +273,11 @@ class Fold:
         return None if doc is None else doc["provider_type"]
 
     def _is_manual(self, doc: Document) -> bool:
-        # Only machine 0's answer depends on the model, so only it pays for the lookup.
-        machine_id = doc["id"]
-        provider_type = self._provider_type(doc["model_uuid"]) if machine_id == "0" else None
-        return is_manual_machine(machine_id, doc["nonce"], provider_type)
+        """The nonce says `manual:`, or it is machine 0 of a manual or null model."""
+        by_nonce: bool = doc["nonce"].startswith(MANUAL_NONCE_PREFIX)
+        if by_nonce or doc["id"] != "0":  # only machine 0 pays for the model lookup
+            return by_nonce
+        return self._provider_type(doc["model_uuid"]) in MANUAL_PROVIDERS
 
     # --- model stream ------------------------------------------------------------------
 
@@ -280,7 +297,7 @@ class Fold:
         # Machine 0 may have been folded before the model was known (see module docs).
         machine_zero = self._existing_machine((uuid, "0"))
         if machine_zero is not None:
-            machine_zero["is_manual"] = is_manual_machine("0", machine_zero["nonce"], provider_type)
+            machine_zero["is_manual"] = self._is_manual(machine_zero)
 
     def _model_config_changed(
         self, stream: str, version: int, data: dict[str, Any], at_us: int
@@ -335,10 +352,14 @@ class Fold:
 
     def _machine_addresses_set(self, doc: Document, data: dict[str, Any]) -> None:
         origin = data["origin"]
-        # 3.0 addresses are {value, type, scope, space_id}; the document adds the origin.
-        addresses = [{**address, "origin": origin} for address in data["addresses"]]
+        # 3.0 addresses are {value, type, scope, space_id}; the document adds the origin
+        # (to copies: the fold never changes a payload).
+        addresses = []
         public = private = None
-        for address in addresses:
+        for address in data["addresses"]:
+            address = address.copy()
+            address["origin"] = origin
+            addresses.append(address)
             scope = address["scope"]
             if scope == "public":
                 if public is None:
@@ -391,7 +412,7 @@ class Fold:
     def _unit_assigned_to_machine(
         self, stream: str, version: int, data: dict[str, Any], at_us: int
     ) -> None:
-        uuid, unit_name = parse_unit_stream(stream)
+        uuid, unit_name = self._unit_key(stream)
         machine_id = data["machine_id"]
         record = self._docs.get_unit(uuid, unit_name)
         old_machine_id = None if record is None else record["machine_id"]
@@ -405,7 +426,7 @@ class Fold:
         self._docs.put_unit(_unit_record((uuid, unit_name), machine_id, destroyed=False))
 
     def _unit_destroyed(self, stream: str, version: int, data: dict[str, Any], at_us: int) -> None:
-        uuid, unit_name = parse_unit_stream(stream)
+        uuid, unit_name = self._unit_key(stream)
         record = self._docs.get_unit(uuid, unit_name)
         if record is not None and record["machine_id"] is not None:
             self._remove_principal((uuid, record["machine_id"]), unit_name)

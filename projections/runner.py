@@ -27,9 +27,9 @@ from typing import Any
 
 from eventstate.errors import EventStateError
 from eventstate.gating import check_readable
-from eventstate.store import Event, EventStore
+from eventstate.store import EventStore
 from eventstate.timeutil import format_us, now_us
-from projections.documents import MemoryDocumentSet
+from projections.events import EventTuple, fold_events
 from projections.fingerprint import code_fingerprint, short
 from projections.fold import Fold
 from projections.storage import (
@@ -46,6 +46,7 @@ from projections.storage import (
     ProjectionStorage,
     storage_for,
 )
+from projections.storage.memory import BulkDocuments
 
 # Called as progress(phase, done, total): phase "fold" counts events, "write" documents.
 Progress = Callable[[str, int, int], None]
@@ -117,16 +118,16 @@ def _fold_forward(store: EventStore, storage: ProjectionStorage, copy: CopyInfo)
             if head <= start:
                 return replace(copy, position=start)
             upto = min(head, start + CATCH_UP_CHUNK)
-            Fold(session.documents).apply_many(_events(store, start + 1, upto))
+            Fold(session.documents).apply_many(_events(store, start, upto))
             session.advance(upto)
         copy = replace(copy, position=upto)
         if upto >= head:
             return copy
 
 
-def _events(store: EventStore, after: int, upto: int) -> Iterator[Event]:
+def _events(store: EventStore, after: int, upto: int) -> Iterator[EventTuple]:
     """The log in (after, upto], upcast to this code's schema."""
-    return store.decode(store.backend.iter_log(after, upto))
+    return fold_events(store, after, upto)
 
 
 # --- building ----------------------------------------------------------------------------
@@ -157,7 +158,7 @@ def _build(
     dropped = _drop_leftovers(storage)
     copy = storage.begin_build(key, _owner())
     try:
-        docs = MemoryDocumentSet()
+        docs = BulkDocuments()
         fold = Fold(docs)
         head = store.head()
         events = fold.apply_many(_ticking(_events(store, 0, head), storage, copy, head, progress))
@@ -180,12 +181,12 @@ def _build(
 
 
 def _ticking(
-    events: Iterable[Event],
+    events: Iterable[EventTuple],
     storage: ProjectionStorage,
     copy: CopyInfo,
     total: int,
     progress: Progress | None,
-) -> Iterator[Event]:
+) -> Iterator[EventTuple]:
     """The events, with progress calls and heartbeats every _FOLD_TICK of them."""
     done = 0
     beat = time.monotonic()
@@ -198,26 +199,24 @@ def _ticking(
             if progress is not None:
                 progress("fold", done, total)
             if time.monotonic() - beat > HEARTBEAT_S:
-                storage.heartbeat(copy.copy_id, event.position)
+                storage.heartbeat(copy.copy_id, event[0])
                 beat = time.monotonic()
     if progress is not None:
         progress("fold", done, total)
 
 
-def _write_all(
-    write: Callable[..., int], docs: MemoryDocumentSet, progress: Progress | None
-) -> int:
-    models, machines, units = docs.models(), docs.machines(), docs.units()
-    total = len(models) + len(machines) + len(units)
+def _write_all(write: Callable[..., int], docs: BulkDocuments, progress: Progress | None) -> int:
+    total = docs.count()
     written = 0
-    for kind, batch in ((MODEL, models), (MACHINE, machines), (UNIT, units)):
+    for kind in (MODEL, MACHINE, UNIT):
         offset = written
 
         def on_written(n: int, offset: int = offset) -> None:
             if progress is not None:
                 progress("write", offset + n, total)
 
-        written += write(kind, batch, on_written)
+        written += write(kind, docs.in_key_order(kind), on_written)
+        docs.release(kind)  # written: its memory can go before the next kind's bytes
     return written
 
 

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from typing import Final
 
+from eventstate.domain.catalogue import RETIRED_TYPE
 from upcasters import (
     addresses,
     chain,
     hardware,
+    registry,
+    steps,
     tables,
     v1_14,
     v1_16,
@@ -20,18 +23,12 @@ from upcasters import (
     v2_0,
     v2_7,
     v3_0,
+    validation,
 )
-from upcasters.chain import (
-    RETIRED_TYPE,
-    Chain,
-    ChainSpec,
-    ChainStep,
-    Retire,
-    StepFailure,
-    UpcastContext,
-    UpcastFunction,
-    validate_chain,
-)
+from upcasters.chain import Chain, ChainStep, UpcastFunction
+from upcasters.registry import ChainSpec, Introduction, Kind, ReleaseSteps, Upcaster
+from upcasters.steps import Retire, StepFailure, UpcastContext
+from upcasters.validation import validate_chain
 
 __all__ = [
     "CHAIN",
@@ -40,18 +37,22 @@ __all__ = [
     "Chain",
     "ChainSpec",
     "ChainStep",
+    "Introduction",
+    "Kind",
+    "ReleaseSteps",
     "Retire",
     "StepFailure",
     "UpcastContext",
     "UpcastFunction",
+    "Upcaster",
     "build_chain",
     "validate_chain",
 ]
 
 # Oldest first; a release's upcasters live in its module and are never deleted.
 RELEASE_MODULES: Final = (v1_14, v1_16, v1_18, v1_21, v2_0, v2_7, v3_0)
-# Modules whose code shapes the upcast results besides the release modules.
-HELPER_MODULES: Final = (chain, tables, addresses, hardware)
+# Every other module of the package: all of it goes into the fingerprint.
+HELPER_MODULES: Final = (steps, registry, validation, chain, tables, addresses, hardware)
 
 
 def build_chain() -> Chain:

@@ -12,7 +12,7 @@ import re
 from functools import lru_cache
 from typing import Any, Final
 
-from upcasters.chain import StepFailure, shown
+from upcasters.steps import StepFailure, shown
 
 KEYS: Final = ("arch", "cpu-cores", "cpu-power", "mem", "root-disk", "tags")
 MIB_PER_UNIT: Final = {"": 1, "M": 1, "G": 1024}

@@ -12,7 +12,7 @@ from functools import lru_cache
 from types import MappingProxyType
 from typing import Final
 
-from upcasters.chain import StepFailure, shown
+from upcasters.steps import StepFailure, shown
 
 # series -> (os, version), as of release 3.0.
 SERIES_3_0: Final[Mapping[str, tuple[str, str]]] = MappingProxyType(

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Final
 
-from upcasters.chain import ReleaseSteps
+from upcasters.registry import ReleaseSteps
 
 STEPS: Final = ReleaseSteps("1.14", __name__)
 

@@ -7,7 +7,8 @@ from types import MappingProxyType
 from typing import Any, Final
 
 from upcasters import v1_14
-from upcasters.chain import ReleaseSteps, StepFailure, UpcastContext, shown
+from upcasters.registry import ReleaseSteps
+from upcasters.steps import StepFailure, UpcastContext, shown
 
 STEPS: Final = ReleaseSteps("1.16", __name__)
 

@@ -8,8 +8,9 @@ from types import MappingProxyType
 from typing import Any, Final
 
 from upcasters.addresses import classify
-from upcasters.chain import ReleaseSteps, Retire, StepFailure, UpcastContext, shown
 from upcasters.hardware import parse_characteristics
+from upcasters.registry import ReleaseSteps
+from upcasters.steps import Retire, StepFailure, UpcastContext, shown
 
 STEPS: Final = ReleaseSteps("1.18", __name__)
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from upcasters.chain import ReleaseSteps, StepFailure, UpcastContext, shown
+from upcasters.registry import ReleaseSteps
+from upcasters.steps import StepFailure, UpcastContext, shown
 
 STEPS: Final = ReleaseSteps("1.21", __name__)
 

@@ -7,7 +7,8 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, Final
 
-from upcasters.chain import ReleaseSteps, Retire, StepFailure, UpcastContext, shown
+from upcasters.registry import ReleaseSteps
+from upcasters.steps import Retire, StepFailure, UpcastContext, shown
 
 STEPS: Final = ReleaseSteps("2.0", __name__)
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from upcasters.chain import ReleaseSteps, UpcastContext
+from upcasters.registry import ReleaseSteps
+from upcasters.steps import UpcastContext
 
 STEPS: Final = ReleaseSteps("2.7", __name__)
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any, Final
 
-from upcasters.chain import Kind, ReleaseSteps, StepFailure, UpcastContext, shown
+from upcasters.registry import Kind, ReleaseSteps
+from upcasters.steps import StepFailure, UpcastContext, shown
 from upcasters.tables import series_3_0
 
 STEPS: Final = ReleaseSteps("3.0", __name__)

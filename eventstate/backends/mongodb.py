@@ -28,8 +28,9 @@ import threading
 import uuid
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import suppress
 from dataclasses import replace
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 from uuid import UUID
 
 from eventsourcing.persistence import (
@@ -72,6 +73,7 @@ from eventstate.backends.mongo.writer import Writer
 from eventstate.errors import FencingError, LeaseHeldError, StoreURLError
 from eventstate.timeutil import format_us, now_us
 
+T = TypeVar("T")
 Mode = Literal["auto", "transactions", "standalone"]
 _PAGE = 10_000
 _HASH_PAGE = 50_000
@@ -181,15 +183,13 @@ class MongoBackend(ProcessRecorder):
         ctx = self._ctx
 
         def create(session: Session) -> None:
-            try:
+            with suppress(DuplicateKeyError):  # another process created it first
                 ctx.meta.update_one(
                     {"_id": STORE_ID},
                     {"$setOnInsert": new_store_doc(initial_release, format_us(now_us()))},
                     upsert=True,
                     session=session,
                 )
-            except DuplicateKeyError:
-                pass  # another process created it first
 
         ctx.sessions.run("create the store", create)
 
@@ -218,7 +218,9 @@ class MongoBackend(ProcessRecorder):
 
     def write_meta(self, guard: WriteGuard) -> StoreMeta:
         if self.transactions:
-            return self._writer.transactional("write metadata", [], guard, strict=True).meta
+            return self._writer.transactional(
+                "write metadata", [], guard, strict=True, extends_chain=False
+            ).meta
         return self._writer.staged("write metadata", "metadata", [], guard, strict=True).meta
 
     # --- appending -----------------------------------------------------------------------
@@ -364,7 +366,9 @@ class MongoBackend(ProcessRecorder):
                 state = lease_from_doc(current)
                 if state is not None and state.holder and state.expires_at_us > now:
                     raise LeaseHeldError(
-                        state.holder, format_us(state.acquired_at_us), format_us(state.expires_at_us)
+                        state.holder,
+                        format_us(state.acquired_at_us),
+                        format_us(state.expires_at_us),
                     )
                 new: Doc = {
                     "holder": holder,
@@ -417,7 +421,7 @@ class MongoBackend(ProcessRecorder):
             ),
         )
 
-    def _lease_op(self, operation: str, fn: Callable[[Session], Any]) -> Any:
+    def _lease_op(self, operation: str, fn: Callable[[Session], T]) -> T:
         ctx = self._ctx
         if self.transactions:
             # Appends read the lease inside their transaction: no lock needed.
@@ -441,11 +445,6 @@ class MongoBackend(ProcessRecorder):
         ]
         tracking: Tracking | None = kwargs.get("tracking")
         guard = OpenGuard()
-        if not rows and tracking is None:
-            return []
-        if not rows and tracking is not None:
-            self.insert_tracking(tracking)
-            return []
         if self.transactions:
             outcome = self._writer.transactional(
                 "insert events", rows, guard, strict=False, tracking=tracking

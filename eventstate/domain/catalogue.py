@@ -261,7 +261,8 @@ AGENT_BINARY = _formatted(is_agent_binary, "'<version>-<os>-<arch>' with a known
 def _base(value: Any) -> Problem | None:
     if type(value) is not dict or value.keys() != {"os", "channel"}:
         return ("", f"must be a map {{os, channel}}, got {_show(value)}")
-    if (value["os"], value["channel"]) not in VALID_BASES:
+    os, channel = value["os"], value["channel"]
+    if not (isinstance(os, str) and isinstance(channel, str) and (os, channel) in VALID_BASES):
         return ("", f"must be a known base, got {_show(value)}")
     return None
 
@@ -274,7 +275,7 @@ def _config(value: dict[str, Any]) -> Problem | None:
     if refused:
         return (f"[{min(refused)!r}]", "is not a 3.0 config key")
     base = value.get("default-base")
-    if base is not None and base not in VALID_BASE_NAMES:
+    if base is not None and not (isinstance(base, str) and base in VALID_BASE_NAMES):
         return ("['default-base']", f"must be a known base like 'ubuntu@22.04', got {_show(base)}")
     return None
 
@@ -430,19 +431,15 @@ _JOB_LISTS = frozenset(
 _CONTAINER_LISTS = frozenset({(), ("kvm",), ("lxd",), ("kvm", "lxd")})
 
 
-def _is_count(value: Any) -> bool:
-    return value is None or (type(value) is int and value >= 0)
-
-
 def _all_strings(values: Iterable[Any], allow_empty: bool = True) -> bool:
     # A plain loop: cheaper than all() over a generator for the short lists here.
-    for value in values:
+    for value in values:  # noqa: SIM110
         if type(value) is not str or (value == "" and not allow_empty):
             return False
     return True
 
 
-def _fast_machine_added(d: dict[str, Any]) -> bool:
+def _fast_machine_added(d: Mapping[str, Any]) -> bool:
     base = d["base"]
     jobs = d["jobs"]
     return (
@@ -461,7 +458,7 @@ def _fast_machine_added(d: dict[str, Any]) -> bool:
     )
 
 
-def _fast_machine_provisioned(d: dict[str, Any]) -> bool:
+def _fast_machine_provisioned(d: Mapping[str, Any]) -> bool:
     instance = d["instance"]
     if not (len(d) == 2 and type(d["nonce"]) is str and type(instance) is dict):
         return False
@@ -477,21 +474,25 @@ def _fast_machine_provisioned(d: dict[str, Any]) -> bool:
     ):
         return False
     arch = hardware["arch"]
+    cores = hardware["cpu_cores"]
+    power = hardware["cpu_power"]
+    mem = hardware["mem_mib"]
+    disk = hardware["root_disk_mib"]
     zone = hardware["availability_zone"]
     tags = hardware["tags"]
     return (
         (arch is None or (type(arch) is str and arch != ""))
-        and _is_count(hardware["cpu_cores"])
-        and _is_count(hardware["cpu_power"])
-        and _is_count(hardware["mem_mib"])
-        and _is_count(hardware["root_disk_mib"])
+        and (cores is None or (type(cores) is int and cores >= 0))
+        and (power is None or (type(power) is int and power >= 0))
+        and (mem is None or (type(mem) is int and mem >= 0))
+        and (disk is None or (type(disk) is int and disk >= 0))
         and (zone is None or type(zone) is str)
         and type(tags) is list
         and (not tags or _all_strings(tags, allow_empty=False))
     )
 
 
-def _fast_machine_addresses_set(d: dict[str, Any]) -> bool:
+def _fast_machine_addresses_set(d: Mapping[str, Any]) -> bool:
     addresses = d["addresses"]
     if not (len(d) == 2 and d["origin"] in _ADDRESS_ORIGINS and type(addresses) is list):
         return False
@@ -510,7 +511,7 @@ def _fast_machine_addresses_set(d: dict[str, Any]) -> bool:
     return True
 
 
-def _fast_machine_agent_binary_set(d: dict[str, Any]) -> bool:
+def _fast_machine_agent_binary_set(d: Mapping[str, Any]) -> bool:
     return (
         len(d) == 4
         and type(version := d["version"]) is str
@@ -522,16 +523,16 @@ def _fast_machine_agent_binary_set(d: dict[str, Any]) -> bool:
     )
 
 
-def _fast_machine_life_changed(d: dict[str, Any]) -> bool:
+def _fast_machine_life_changed(d: Mapping[str, Any]) -> bool:
     return len(d) == 2 and d["life"] in _LIFE_VALUES and type(d["force"]) is bool
 
 
-def _fast_machine_supported_containers_set(d: dict[str, Any]) -> bool:
+def _fast_machine_supported_containers_set(d: Mapping[str, Any]) -> bool:
     types = d["types"]
     return len(d) == 1 and type(types) is list and tuple(types) in _CONTAINER_LISTS
 
 
-def _fast_unit_assigned_to_machine(d: dict[str, Any]) -> bool:
+def _fast_unit_assigned_to_machine(d: Mapping[str, Any]) -> bool:
     return (
         len(d) == 3
         and type(unit := d["unit"]) is str
@@ -543,15 +544,15 @@ def _fast_unit_assigned_to_machine(d: dict[str, Any]) -> bool:
     )
 
 
-def _fast_unit_destroyed(d: dict[str, Any]) -> bool:
+def _fast_unit_destroyed(d: Mapping[str, Any]) -> bool:
     return len(d) == 1 and type(unit := d["unit"]) is str and is_unit_name(unit)
 
 
-def _fast_agent_version_set(d: dict[str, Any]) -> bool:
+def _fast_agent_version_set(d: Mapping[str, Any]) -> bool:
     return len(d) == 1 and type(version := d["version"]) is str and version != ""
 
 
-def _fast_model_config_changed(d: dict[str, Any]) -> bool:
+def _fast_model_config_changed(d: Mapping[str, Any]) -> bool:
     changes = d["set"]
     unset = d["unset"]
     base = changes.get("default-base") if type(changes) is dict else None
@@ -567,7 +568,7 @@ def _fast_model_config_changed(d: dict[str, Any]) -> bool:
     )
 
 
-def _fast_event_retired(d: dict[str, Any]) -> bool:
+def _fast_event_retired(d: Mapping[str, Any]) -> bool:
     return (
         len(d) == 2
         and type(original := d["original_type"]) is str
@@ -577,7 +578,7 @@ def _fast_event_retired(d: dict[str, Any]) -> bool:
     )
 
 
-FastCheck = Callable[[dict[str, Any]], bool]
+FastCheck = Callable[[Mapping[str, Any]], bool]
 FAST_CHECKS: Final[Mapping[str, FastCheck]] = MappingProxyType(
     {
         "MachineAdded": _fast_machine_added,
@@ -608,7 +609,10 @@ def payload_validator(
         if data.keys() != keys:
             raise ValidationError(f"{type_name}: payload {_key_problem(data, keys)}")
         for name, check in items:
-            problem = check(data[name])
+            try:
+                problem = check(data[name])
+            except Exception as exc:  # a check's own bug must still read as invalid input
+                problem = ("", f"is malformed ({type(exc).__name__})")
             if problem is not None:
                 raise ValidationError(f"{type_name}: field '{name}{problem[0]}' {problem[1]}")
 
@@ -617,7 +621,7 @@ def payload_validator(
 
     def validate(data: Mapping[str, Any]) -> None:
         try:
-            if fast(data):  # type: ignore[arg-type]  # any Mapping: it raises, then falls back
+            if fast(data):
                 return
         except Exception:  # a missing key, an unhashable value: let the checks say what
             pass

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from eventstate.samples.builder import build_legacy_log, scale_for, write_jsonl
+from eventstate.samples.generate import build_legacy_log, scale_for, write_jsonl
 
 LEGACY_SAMPLE = Path(__file__).with_name("legacy-1.14.jsonl")
 

@@ -15,8 +15,9 @@ and machine and unit names are never reused.
 
 from __future__ import annotations
 
-import random
+from bisect import bisect_right
 from collections.abc import Callable, Iterator
+from itertools import accumulate
 from typing import Any
 
 from eventstate.samples import values
@@ -42,13 +43,14 @@ Action = Callable[[], Raw | None]
 
 _NO_NESTING = ("local", "lxd")  # providers whose machines are containers already
 _MANUAL_PROVIDERS = ("manual", "null")
+_SUPPORTS = (("lxc",), ("lxc", "kvm"), ("kvm", "lxc"), ("lxc", "lxc"))
 _CONSTRAINTS = ("", "", "", "mem=4G", "cpu-cores=2 mem=8G", "root-disk=20G", "arch=amd64")
 
 
 class Shared:
     """What every story of one build shares: the generator, the controller, tool tarballs."""
 
-    def __init__(self, rng: random.Random) -> None:
+    def __init__(self, rng: values.SampleRandom) -> None:
         self.rng = rng
         self.controller_uuid = ""
         self._tools: dict[str, Tools] = {}
@@ -59,7 +61,12 @@ class Shared:
         found = self._tools.get(version)
         if found is None:
             size = self.rng.randrange(5_000_000, 9_000_000)
-            found = (version, f"{writer.tools_base}/juju-{version}.tgz", size, values.hex_string(self.rng, 64))
+            found = (
+                version,
+                f"{writer.tools_base}/juju-{version}.tgz",
+                size,
+                values.hex_string(self.rng, 64),
+            )
             self._tools[version] = found
         return found
 
@@ -70,6 +77,18 @@ class ModelStory:
         self.writer = writer
         self.shared = shared
         self.rng = shared.rng
+        self._actions: tuple[Action, ...] = (
+            self._change_config,
+            self._progress,
+            self._add_machine,
+            self._add_container,
+            self._assign_unit,
+            self._destroy_unit,
+            self._readdress,
+            self._upgrade_tools,
+            self._retire,
+            self._bury,
+        )
 
     def events(self) -> Iterator[Raw]:
         model = self.model
@@ -95,28 +114,26 @@ class ModelStory:
     def _draw(self) -> Action:
         """A possible action, weighted; an action may still find nothing to act on."""
         model = self.model
-        options: list[tuple[float, Action]] = [(3.0, self._change_config)]
-        if model.pending:
-            options.append((30.0, self._progress))
-        if len(model.alive) + len(model.dying) < model.target:
+        room = len(model.alive) + len(model.dying) < model.target
+        alive = bool(model.alive)
+        # One weight per entry of self._actions (0 when impossible); C-level sums keep
+        # this cheap, as it runs once per event.
+        weights = (
+            3.0,
+            30.0 if model.pending else 0.0,
             # About a third of the machines end up as containers.
-            if model.tops * 3 < model.target * 2:
-                options.append((12.0, self._add_machine))
-            options.append((6.0, self._add_container))
-        if model.hosts and len(model.units) < 3 * len(model.hosts) + 2:
-            options.append((10.0, self._assign_unit))
-        if model.units:
-            options.append((3.0, self._destroy_unit))
-        if model.alive:
-            options.extend(((4.0, self._readdress), (4.0, self._upgrade_tools), (1.5, self._retire)))
-        if model.dying:
-            options.append((1.5, self._bury))
-        r = self.rng.random() * sum(weight for weight, _ in options)
-        for weight, action in options:
-            r -= weight
-            if r < 0:
-                return action
-        return options[-1][1]
+            12.0 if room and model.tops * 3 < model.target * 2 else 0.0,
+            6.0 if room else 0.0,
+            7.0 if model.hosts and len(model.units) < 2 * len(model.hosts) + 2 else 0.0,
+            3.0 if model.units else 0.0,
+            4.0 if alive else 0.0,
+            4.0 if alive else 0.0,
+            # A decommission under way goes on until the machine is dying.
+            (8.0 if model.retiring else 0.8) if alive else 0.0,
+            3.0 if model.dying else 0.0,
+        )
+        bounds = list(accumulate(weights))
+        return self._actions[bisect_right(bounds, self.rng.random() * bounds[-1])]
 
     # --- model stream --------------------------------------------------------------
 
@@ -134,7 +151,7 @@ class ModelStory:
 
     def _change_config(self) -> Raw:
         model = self.model
-        series = values.weighted(self.rng, self.writer.series_table)
+        series = self._series()
         while True:  # the logging-config change survives every release's filter
             index = model.index * 3 + model.changes
             model.changes += 1
@@ -173,6 +190,10 @@ class ModelStory:
             placement=self._placement(),
         )
 
+    def _series(self) -> str:
+        writer = self.writer
+        return self.rng.variant(f"series-{writer.release}", writer.series, writer.series_weights)
+
     def _placement(self) -> str:
         model = self.model
         if model.provider == "ec2" and self.rng.random() < 0.2:
@@ -186,7 +207,7 @@ class ModelStory:
     def _bootstrap(self) -> Raw:
         """Machine 0 of a 1.x environment: the state server, which never dies."""
         model = self.model
-        jobs = (JOB_MANAGE_ENVIRON, JOB_MANAGE_STATE)
+        jobs: tuple[int, ...] = (JOB_MANAGE_ENVIRON, JOB_MANAGE_STATE)
         if model.provider != "local":  # the local provider's host runs no units
             jobs += (JOB_HOST_UNITS,)
         machine = self._top_level(model.series, jobs, BOOTSTRAP_NONCE)
@@ -202,12 +223,13 @@ class ModelStory:
         manual_share = 0.12 if model.provider not in _NO_NESTING else 0.0
         if model.provider in _MANUAL_PROVIDERS or self.rng.random() < manual_share:
             return self._add_manual()
-        series = values.weighted(self.rng, self.writer.series_table)
-        return self._register(self._top_level(series, (JOB_HOST_UNITS,), ""))
+        return self._register(self._top_level(self._series(), (JOB_HOST_UNITS,), ""))
 
     def _add_manual(self) -> Raw:
-        host, private = values.manual_host(self.rng, self.model.provider)
-        series = values.weighted(self.rng, self.writer.manual_series)
+        host, private = values.manual_host(self.rng)
+        writer = self.writer
+        feature = f"manual-series-{writer.release}"
+        series = self.rng.variant(feature, writer.manual_series, writer.manual_weights)
         machine = self._top_level(series, (JOB_HOST_UNITS,), f"manual:{host}")
         machine.placement = f"ssh:ubuntu@{host}"
         machine.manual, machine.private = host, private
@@ -215,7 +237,7 @@ class ModelStory:
 
     def _container_host(self) -> Machine | None:
         alive = self.model.alive
-        for _ in range(6):
+        for _ in range(6 if alive else 0):
             host = alive[int(self.rng.random() * len(alive))]
             if host.parent is None and host.stage == DONE and host.supports and not host.retiring:
                 return host
@@ -225,7 +247,9 @@ class ModelStory:
         host = self._container_host()
         if host is None:
             return None
-        ctype = "kvm" if "kvm" in host.supports and self.rng.random() < 0.25 else host.supports[0]
+        ctype = host.supports[0]
+        if "kvm" in host.supports:
+            ctype = self.rng.variant("container-type", ("kvm", "lxc"), (25, 75))
         if ctype == "kvm":
             number, word = host.next_kvm, "kvm"
             host.next_kvm += 1
@@ -274,7 +298,11 @@ class ModelStory:
         machine.arch = hw.arch or "amd64"
         zone = None
         if not machine.ctype and not machine.manual and model.provider in values.ZONES:
-            zone = self._zone() if model.provider == "ec2" else rng.choice(values.ZONES[model.provider])
+            zone = (
+                self._zone()
+                if model.provider == "ec2"
+                else rng.choice(values.ZONES[model.provider])
+            )
         return self._machine_event(machine, self.writer.provisioned(instance, nonce, hw, zone))
 
     def _instance(self, machine: Machine) -> tuple[str, str, str]:
@@ -297,6 +325,8 @@ class ModelStory:
         if not machine.private:
             pool = {"lxc": "local", "kvm": "openstack"}.get(machine.ctype, model.provider)
             machine.private = values.private_ipv4(rng, pool)
+        if model.provider == "local" and machine.id == "0":
+            return self._machine_event(machine, self.writer.addresses(values.LOCAL_HOST_ADDRESSES))
         name = "node-" + machine.id.replace("/", "-")
         found = values.addresses(rng, model.provider, machine.private, bool(machine.ctype), name)
         if machine.manual and machine.manual != machine.private:
@@ -316,13 +346,8 @@ class ModelStory:
             return ("lxc", "kvm")
         if machine.manual:
             return ("lxc",)
-        r = self.rng.random()
-        if r < 0.65:
-            return ("lxc",)
-        if r < 0.85:
-            return ("lxc", "kvm")
         # Listed the other way round, or twice: 2.0 sorts and de-duplicates.
-        return ("kvm", "lxc") if r < 0.95 else ("lxc", "lxc")
+        return self.rng.variant("supports", _SUPPORTS, (65, 20, 10, 5))
 
     def _readdress(self) -> Raw | None:
         alive = self.model.alive

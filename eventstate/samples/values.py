@@ -9,8 +9,12 @@ three credential keys.
 from __future__ import annotations
 
 import random
+from bisect import bisect_right
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from itertools import accumulate
+from typing import Any, NamedTuple, TypeVar
+
+T = TypeVar("T")
 
 # The 1.14 servers' deprecated and credential config keys (events.md, ModelConfigChanged).
 DEPRECATED_KEYS = frozenset(
@@ -28,6 +32,31 @@ CREDENTIAL_KEYS = frozenset(("access-key", "secret-key", "password"))
 
 _ALNUM_UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 _ALNUM_LOWER = "abcdefghijklmnopqrstuvwxyz0123456789"
+
+
+class SampleRandom(random.Random):
+    """A seeded `random.Random` that also shows rare variants early.
+
+    `variant` returns a feature's variants in order on its first calls, then draws by
+    weight: so even a small log holds every rare shape (an unsuffixed size, a duplicated
+    container type, a CentOS machine...) whatever the seed, and the bundled sample can
+    exercise every upcaster rule without hand-picked events.
+    """
+
+    def __init__(self, seed: int) -> None:
+        super().__init__(seed)
+        self._turns: dict[str, int] = {}
+        self._bounds: dict[str, list[float]] = {}
+
+    def variant(self, feature: str, variants: Sequence[T], weights: Sequence[float]) -> T:
+        bounds = self._bounds.get(feature)
+        if bounds is None:
+            turn = self._turns.get(feature, 0)
+            if turn < len(variants):
+                self._turns[feature] = turn + 1
+                return variants[turn]
+            bounds = self._bounds[feature] = list(accumulate(weights))
+        return variants[bisect_right(bounds, self.random() * bounds[-1])]
 
 
 class Hardware(NamedTuple):
@@ -65,23 +94,22 @@ def token(rng: random.Random, alphabet: str, length: int) -> str:
     return "".join(rng.choices(alphabet, k=length))
 
 
-def weighted(rng: random.Random, table: Sequence[tuple[str, int]]) -> str:
-    """Pick a name from (name, weight) pairs."""
-    total = sum(weight for _, weight in table)
-    r = rng.random() * total
-    for name, weight in table:
-        r -= weight
-        if r < 0:
-            return name
-    return table[-1][0]
-
-
 # --- hardware and characteristics ------------------------------------------------------
 
 # (cores, mem MiB, root-disk MiB, cpu-power) per provider, after their 2013 instance types.
 _SHAPES: dict[str, tuple[tuple[int, int, int | None, int | None], ...]] = {
-    "ec2": ((1, 1740, 8192, 100), (1, 3840, 8192, 200), (2, 7680, 8192, 400), (4, 15360, 8192, 800)),
-    "openstack": ((1, 512, 1024, None), (1, 2048, 20480, None), (2, 4096, 40960, None), (4, 8192, 81920, None)),
+    "ec2": (
+        (1, 1740, 8192, 100),
+        (1, 3840, 8192, 200),
+        (2, 7680, 8192, 400),
+        (4, 15360, 8192, 800),
+    ),
+    "openstack": (
+        (1, 512, 1024, None),
+        (1, 2048, 20480, None),
+        (2, 4096, 40960, None),
+        (4, 8192, 81920, None),
+    ),
     "azure": ((1, 1792, 130048, None), (2, 3584, 130048, None), (4, 7168, 130048, None)),
     "maas": ((4, 8192, 238475, None), (8, 16384, 476940, None), (16, 65536, 953869, None)),
     "joyent": ((1, 1024, 30720, None), (2, 4096, 122880, None)),
@@ -91,27 +119,31 @@ _SHAPES: dict[str, tuple[tuple[int, int, int | None, int | None], ...]] = {
 _MAAS_TAGS = (("virtual",), ("hw-fast", "ssd"), ("storage",), ())
 
 
-def hardware(rng: random.Random, kind: str) -> Hardware:
+_ARCHES = ("amd64", "i386", "armhf")
+_DROPS = ("", "arch", "cores", "mem", "disk")  # which key a provider failed to report
+
+
+def hardware(rng: SampleRandom, kind: str) -> Hardware:
     """Hardware for a provider kind; 'lxc' and 'local' report the arch at most."""
-    arch = "amd64" if rng.random() < 0.85 else rng.choice(("i386", "armhf"))
+    arch = rng.variant("arch", _ARCHES, (85, 10, 5))
     shapes = _SHAPES.get(kind)
     if shapes is None:  # lxc containers and local-provider machines
-        return Hardware(arch if rng.random() < 0.8 else None, None, None, None, None, ())
+        reported = rng.variant("bare-arch", (True, False), (8, 2))
+        return Hardware(arch if reported else None, None, None, None, None, ())
     cores, mem, disk, power = rng.choice(shapes)
-    tags = rng.choice(_MAAS_TAGS) if kind == "maas" else ()
-    # Providers did not always report every key: drop one now and then.
-    drop = rng.random()
+    tags = rng.variant("maas-tags", _MAAS_TAGS, (1, 1, 1, 1)) if kind == "maas" else ()
+    drop = rng.variant("drop", _DROPS, (76, 5, 7, 4, 8))
     return Hardware(
-        arch if drop > 0.05 else None,
-        cores if not 0.05 < drop < 0.12 else None,
+        None if drop == "arch" else arch,
+        None if drop == "cores" else cores,
         power,
-        mem if not 0.12 < drop < 0.16 else None,
-        disk if not 0.16 < drop < 0.24 else None,
+        None if drop == "mem" else mem,
+        None if drop == "disk" else disk,
         tags,
     )
 
 
-def characteristics(rng: random.Random, hw: Hardware) -> str:
+def characteristics(rng: SampleRandom, hw: Hardware) -> str:
     """The 1.14 string form: 'arch=amd64 cpu-cores=1 mem=1740M root-disk=8192M'."""
     parts = []
     if hw.arch is not None:
@@ -129,12 +161,12 @@ def characteristics(rng: random.Random, hw: Hardware) -> str:
     return " ".join(parts)
 
 
-def _size(rng: random.Random, mib: int) -> str:
+def _size(rng: SampleRandom, mib: int) -> str:
     # Whole GiB were written either way; a bare number means MiB.
-    r = rng.random()
-    if mib % 1024 == 0 and r < 0.45:
-        return f"{mib // 1024}G"
-    return f"{mib}M" if r < 0.88 else str(mib)
+    if mib % 1024 == 0:
+        suffix = rng.variant("size-gib", ("G", "M", ""), (45, 43, 12))
+        return f"{mib // 1024}G" if suffix == "G" else f"{mib}{suffix}"
+    return f"{mib}{rng.variant('size', ('M', ''), (88, 12))}"
 
 
 def hardware_map(hw: Hardware) -> dict[str, Any]:
@@ -172,7 +204,8 @@ def public_ipv4(rng: random.Random, provider: str) -> str:
 
 def public_ipv6(rng: random.Random, provider: str) -> str:
     prefix = "2600:1f18" if provider == "ec2" else "2a01:4f8"
-    return f"{prefix}:{rng.randrange(1, 0xFFFF):x}:{rng.randrange(1, 0xFFFF):x}::{rng.randrange(1, 0xFFFF):x}"
+    a, b, c = (rng.randrange(1, 0x10000) for _ in range(3))
+    return f"{prefix}:{a:x}:{b:x}::{c:x}"
 
 
 def link_local_ipv6(rng: random.Random) -> str:
@@ -197,8 +230,11 @@ def _hostnames(private: str, public: str | None, provider: str, name: str) -> li
     return [Address(f"{name}.local", "hostname", "local-cloud")]
 
 
+_EXTRAS = ("hostnames", "ipv6", "link-local", "loopback", "loopback6", "")
+
+
 def addresses(
-    rng: random.Random, provider: str, private: str, container: bool, name: str
+    rng: SampleRandom, provider: str, private: str, container: bool, name: str
 ) -> list[Address]:
     """A machine's address list as its provider reported it: a private IPv4 first, often a
     public IPv4, sometimes hostnames, IPv6 (global or link-local) or loopback."""
@@ -207,20 +243,31 @@ def addresses(
     if not container and provider in _PUBLIC_FIRST_OCTET and rng.random() < 0.7:
         public = public_ipv4(rng, provider)
         found.append(Address(public, "ipv4", "public"))
-    r = rng.random()
-    if r < 0.25:
+    extra = rng.variant("address-extra", _EXTRAS, (25, 13, 8, 4, 3, 47))
+    # EC2 reported its DNS names with the IPs more often than not.
+    if provider == "ec2" and rng.variant("ec2-dns", (True, False), (6, 4)):
+        extra = "hostnames"
+    if extra == "hostnames":
         found.extend(_hostnames(private, public, provider, name))
-    elif r < 0.38 and provider not in ("local", "lxd"):
+    elif extra == "ipv6":
         found.append(Address(public_ipv6(rng, provider), "ipv6", "public"))
-    elif r < 0.46:
+    elif extra == "link-local":
         found.append(Address(link_local_ipv6(rng), "ipv6", "link-local"))
-    elif r < 0.5:
+    elif extra == "loopback":
         found.append(Address("127.0.0.1", "ipv4", "local-machine"))
-    elif r < 0.53:
+    elif extra == "loopback6":
         found.append(Address("::1", "ipv6", "local-machine"))
     if rng.random() < 0.2:
         found.reverse()  # providers did not promise an order
     return found
+
+
+# Machine 0 of the local provider is the user's own host: the lxc bridge and loopback.
+LOCAL_HOST_ADDRESSES = [
+    Address("10.0.3.1", "ipv4", "local-cloud"),
+    Address("127.0.0.1", "ipv4", "local-machine"),
+    Address("::1", "ipv6", "local-machine"),
+]
 
 
 def _ipv4_scope(value: str) -> str:
@@ -233,10 +280,10 @@ def _ipv4_scope(value: str) -> str:
     return "public"
 
 
-def manual_host(rng: random.Random, provider: str) -> tuple[str, str]:
+def manual_host(rng: SampleRandom) -> tuple[str, str]:
     """(host as typed in `add-machine ssh:...`, its private IPv4)."""
     private = private_ipv4(rng, "manual")
-    if rng.random() < 0.6:
+    if rng.variant("manual-by-ip", (True, False), (6, 4)):
         return private, private
     return f"node{rng.randrange(1, 400)}.lab.example.com", private
 
@@ -307,9 +354,17 @@ def _provider_config(rng: random.Random, provider: str, name: str) -> dict[str, 
             "network-bridge": "lxcbr0",
         }
     if provider in ("manual", "null"):
-        return {"bootstrap-host": private_ipv4(rng, "manual"), "bootstrap-user": "ubuntu", "storage-port": 8040}
+        return {
+            "bootstrap-host": private_ipv4(rng, "manual"),
+            "bootstrap-user": "ubuntu",
+            "storage-port": 8040,
+        }
     if provider == "joyent":
-        return {"sdc-url": "https://us-west-1.api.joyentcloud.com", "sdc-user": "juju", "manta-user": "juju"}
+        return {
+            "sdc-url": "https://us-west-1.api.joyentcloud.com",
+            "sdc-user": "juju",
+            "manta-user": "juju",
+        }
     return {}
 
 

@@ -12,7 +12,6 @@ Each method returns (type name, schema, payload); payloads are fresh dicts every
 
 from __future__ import annotations
 
-import random
 from typing import Any
 
 from eventstate.samples import values
@@ -36,11 +35,13 @@ class Writer114:
     agent = "1.14.1"
     container_word = "lxc"
     tools_base = "https://juju-dist.s3.amazonaws.com/tools/releases"
-    # (series, weight) for new machines; manual machines may also run CentOS.
-    series_table: tuple[tuple[str, int], ...] = (("precise", 8), ("trusty", 2))
-    manual_series: tuple[tuple[str, int], ...] = (("precise", 6), ("trusty", 2), ("centos7", 2))
+    # Series of new machines and their weights; manual machines may also run CentOS.
+    series: tuple[str, ...] = ("precise", "trusty")
+    series_weights: tuple[float, ...] = (8, 2)
+    manual_series: tuple[str, ...] = ("centos7", "precise", "trusty")
+    manual_weights: tuple[float, ...] = (2, 6, 2)
 
-    def __init__(self, rng: random.Random) -> None:
+    def __init__(self, rng: values.SampleRandom) -> None:
         self.rng = rng
 
     def keeps(self, key: str) -> bool:
@@ -81,7 +82,11 @@ class Writer114:
     # --- machine stream ------------------------------------------------------------
 
     def machine_added(self, model: Model, machine: Machine) -> Payload:
-        return "MachineAdded", 1, self._added(machine, machine.id, machine.ctype, list(machine.jobs))
+        return (
+            "MachineAdded",
+            1,
+            self._added(machine, machine.id, machine.ctype, list(machine.jobs)),
+        )
 
     @staticmethod
     def _added(machine: Machine, machine_id: str, ctype: str, jobs: list[Any]) -> dict[str, Any]:
@@ -136,8 +141,8 @@ class Writer118(Writer114):
     release = "1.18"
     agent = "1.18.4"
     tools_base = "https://streams.canonical.com/juju/tools/releases"
-    series_table = (("precise", 4), ("trusty", 6))
-    manual_series = (("precise", 3), ("trusty", 5), ("centos7", 2))
+    series_weights = (4, 6)
+    manual_weights = (2, 3, 5)
 
     def keeps(self, key: str) -> bool:
         return key not in values.DEPRECATED_KEYS
@@ -150,7 +155,11 @@ class Writer118(Writer114):
         return "EnvironConfigChanged", 2
 
     def machine_added(self, model: Model, machine: Machine) -> Payload:
-        return "MachineAdded", 3, self._added(machine, machine.id, machine.ctype, self._jobs(model, machine))
+        return (
+            "MachineAdded",
+            3,
+            self._added(machine, machine.id, machine.ctype, self._jobs(model, machine)),
+        )
 
     @staticmethod
     def _jobs(model: Model, machine: Machine) -> list[Any]:
@@ -175,8 +184,10 @@ class Writer20(Writer118):
     release = "2.0"
     agent = "2.0.2"
     container_word = "lxd"
-    series_table = (("trusty", 3), ("xenial", 7))
-    manual_series = (("trusty", 2), ("xenial", 6), ("centos7", 2))
+    series = ("xenial", "trusty")
+    series_weights = (7, 3)
+    manual_series = ("centos7", "xenial", "trusty")
+    manual_weights = (2, 6, 2)
 
     def keeps(self, key: str) -> bool:
         return key not in values.DEPRECATED_KEYS and key not in values.CREDENTIAL_KEYS
@@ -234,7 +245,11 @@ class Writer20(Writer118):
         return "MachineSupportedContainersSet", 2, {"types": renamed}
 
     def unit_assigned(self, unit: Unit) -> Payload:
-        data = {"unit": unit.name, "application": unit.service, "machine_id": unit.machine.modern_id}
+        data = {
+            "unit": unit.name,
+            "application": unit.service,
+            "machine_id": unit.machine.modern_id,
+        }
         return "UnitAssignedToMachine", 2, data
 
 

@@ -40,6 +40,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import mongomock
+import pytest
 from mongomock import collection as mm_collection
 from mongomock import store as mm_store
 from pymongo.errors import AutoReconnect, DuplicateKeyError, InvalidOperation, OperationFailure
@@ -470,8 +471,30 @@ class MockCollection:
         return [d["_id"] for d in self.raw.find(spec, {"_id": 1})]
 
     # reads
-    def find(self, spec: Any = None, projection: Any = None, *, session: Any = None, **kw: Any) -> Any:
-        return self._read(session, lambda: list(self.raw.find(spec, projection, **kw)))
+    def find(
+        self, spec: Any = None, projection: Any = None, *, session: Any = None, **kw: Any
+    ) -> Any:
+        return self._read(session, lambda: self._find(spec or {}, projection, **kw))
+
+    def _find(self, spec: Any, projection: Any, **kw: Any) -> list[Any]:
+        # Fast path for the log's paging (sort by position, limit): walk the
+        # candidates in position order and stop at the limit, rather than let
+        # mongomock match and sort the whole collection for ten rows.
+        limit = kw.get("limit") or 0
+        if limit and set(kw) <= {"sort", "limit"} and kw.get("sort") == [("_id", 1)]:
+            store = self.raw._store
+            ids = _index_of(store).candidates(spec) if store._documents else None
+            if ids is not None and all(type(i) is int for i in ids):
+                picked: list[Any] = []
+                documents = store._documents
+                for key in sorted(ids):
+                    doc = documents.get(key)
+                    if doc is not None and mm_collection.filter_applies(spec, doc):
+                        picked.append(key)
+                        if len(picked) == limit:
+                            break
+                return list(self.raw.find({"_id": {"$in": picked}}, projection, sort=kw["sort"]))
+        return list(self.raw.find(spec, projection, **kw))
 
     def find_one(
         self, spec: Any = None, projection: Any = None, *, session: Any = None, **kw: Any
@@ -560,7 +583,7 @@ class MockCollection:
 @dataclass
 class Fault:
     op: str  # "events.insert_many", "meta.update_one", "commit_transaction", "*"
-    error: Callable[[], Exception]
+    error: Callable[[], Exception | None]  # None: no error (a hook that pauses, counts...)
     times: int = 1
     after: bool = False  # the operation happens, then the error: a lost acknowledgement
     skip: int = 0  # let this many matching calls through first
@@ -574,13 +597,14 @@ class Faults:
     calls: list[str] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def add(self, op: str, error: Callable[[], Exception], **kw: Any) -> Fault:
+    def add(self, op: str, error: Callable[[], Exception | None], **kw: Any) -> Fault:
         fault = Fault(op, error, **kw)
         with self._lock:
             self.faults.append(fault)
         return fault
 
     def check(self, op: str, after: bool) -> None:
+        chosen: Fault | None = None
         with self._lock:
             if not after:
                 self.calls.append(op)
@@ -594,7 +618,12 @@ class Faults:
                     continue
                 if fault.hits < fault.times:
                     fault.hits += 1
-                    raise fault.error()
+                    chosen = fault
+                    break
+        if chosen is not None:  # outside the lock: a hook may pause this thread
+            exc = chosen.error()
+            if exc is not None:
+                raise exc
 
 
 def transient(label: str = "", code: int | None = None) -> Callable[[], Exception]:
@@ -749,15 +778,15 @@ def make_target(name: str) -> Target:
             MockServer(replica_set=replica_set),
         )
     if not REAL_URI:
-        import pytest
-
         pytest.skip(f"{URI_VAR} is not set: no real MongoDB server to test against")
     from eventstate.backends.mongo.settings import _URL
 
     match = _URL.match(REAL_URI)
     assert match is not None, f"{URI_VAR} is not a mongodb:// URL"
-    base = REAL_URI[: match.start("db") - 1] if match.group("db") is not None else (
-        REAL_URI.split("?", 1)[0].rstrip("/")
+    base = (
+        REAL_URI[: match.start("db") - 1]
+        if match.group("db") is not None
+        else (REAL_URI.split("?", 1)[0].rstrip("/"))
     )
     query = f"?{match.group('query')}" if match.group("query") else ""
     mode = "standalone" if name == "real-standalone-mode" else "auto"
@@ -766,6 +795,14 @@ def make_target(name: str) -> Target:
 
 def deep(doc: Any) -> Any:
     return copy.deepcopy(doc)
+
+
+@pytest.fixture(params=TARGET_NAMES)
+def target(request: pytest.FixtureRequest) -> Iterator[Target]:
+    """Every MongoDB target in turn (the real ones skip without a server)."""
+    made = make_target(request.param)
+    yield made
+    made.cleanup()
 
 
 def open_backend(target: Target, client: Any = None, **options: Any) -> Any:

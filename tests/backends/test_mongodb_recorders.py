@@ -24,16 +24,17 @@ from eventsourcing.tests.persistence import (
 )
 
 sys.path.insert(0, str(Path(__file__).parent))
-from mongomock_adapter import (  # noqa: E402
+from mongomock_adapter import (
     REAL_URI,
     TARGET_NAMES,
     Target,
     make_target,
     open_backend,
+    target,
 )
 
-from eventstate.backends.mongodb import MongoBackend  # noqa: E402
-from eventstate.backends.views import AggregateRecorderView  # noqa: E402
+from eventstate.backends.mongodb import MongoBackend
+from eventstate.backends.views import AggregateRecorderView
 
 
 class _MongoStore:
@@ -41,14 +42,14 @@ class _MongoStore:
     target: Target
     backends: list[MongoBackend]
 
-    def setUp(self) -> None:  # noqa: N802 - unittest's name
+    def setUp(self) -> None:
         if self.target_name.startswith("real") and not REAL_URI:
             raise unittest.SkipTest("EVENTSTATE_TEST_MONGODB_URI is not set")
         self.target = make_target(self.target_name)
         self.backends = []
         super().setUp()  # type: ignore[misc]
 
-    def tearDown(self) -> None:  # noqa: N802
+    def tearDown(self) -> None:
         for backend in self.backends:
             backend.close()
         self.target.cleanup()
@@ -104,13 +105,6 @@ _per_target(_Tracking, "TrackingRecorder")
 _per_target(_Process, "ProcessRecorder")
 _per_target(_UUIDs, "UUIDOriginators")
 del _Aggregate, _Application, _Tracking, _Process, _UUIDs
-
-
-@pytest.fixture(params=TARGET_NAMES)
-def target(request: pytest.FixtureRequest) -> Any:
-    made = make_target(request.param)
-    yield made
-    made.cleanup()
 
 
 def test_uuid_originator_ids_round_trip_as_notifications(target: Target) -> None:

@@ -185,6 +185,7 @@ def step_events_of(
     """(stream, type, data) that one release's step writes, from the documents before it."""
     out: list[tuple[str, str, dict[str, Any]]] = []
     requested = "MachineUpgradeActionsRequested"
+    data: dict[str, Any]
     for machine in docs.machines():
         if machine["life"] != "alive":
             continue

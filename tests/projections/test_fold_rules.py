@@ -339,6 +339,17 @@ def test_principals_and_clean(log: LogBuilder) -> None:
     assert machine(docs, "2")["clean"] is False  # a unit was ever assigned
 
 
+def test_principals_sort_as_plain_strings(log: LogBuilder) -> None:
+    log.machine_added(M, "1")
+    for unit in ("wordpress/2", "wordpress/10", "haproxy/0"):
+        log.unit_assigned(M, unit, "1")
+    assert machine(fold(log.events), "1")["principals"] == [
+        "haproxy/0",
+        "wordpress/10",
+        "wordpress/2",
+    ]
+
+
 def test_unit_events_do_not_advance_the_machine_stream_version(log: LogBuilder) -> None:
     added = log.machine_added(M, "1")
     log.unit_assigned(M, "mysql/0", "1")

@@ -8,6 +8,7 @@ the live copy, a fresh rebuild and one plain fold of the log all hold the same d
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from hypothesis import strategies as st
 
 from eventstate.store import EventStore, NewEvent
 from projections import runner, service
+from projections.events import EventTuple
 from projections.storage import UNIT, storage_for
 from tests.projections.test_runner_support import Events, open_file_store, reference
 
@@ -128,20 +130,29 @@ def _units(store: EventStore) -> list[dict[str, object]]:
 def test_following_live_equals_rebuilding_from_zero(
     commands: list[tuple[str, int, int]], chunk: int
 ) -> None:
-    saved_chunk = runner.CATCH_UP_CHUNK
+    saved_chunk, saved_events = runner.CATCH_UP_CHUNK, runner._events
     runner.CATCH_UP_CHUNK = chunk  # catch-ups of many events go in several transactions
+    folded: list[tuple[int, int]] = []
+
+    def recording(store: EventStore, after: int, upto: int) -> Iterator[EventTuple]:
+        folded.append((after, upto))
+        return saved_events(store, after, upto)
+
+    runner._events = recording
     try:
         with tempfile.TemporaryDirectory() as tmp:
             store = open_file_store(Path(tmp) / "store.db")
             try:
-                _check(store, commands)
+                _check(store, commands, folded)
             finally:
                 store.close()
     finally:
-        runner.CATCH_UP_CHUNK = saved_chunk
+        runner.CATCH_UP_CHUNK, runner._events = saved_chunk, saved_events
 
 
-def _check(store: EventStore, commands: list[tuple[str, int, int]]) -> None:
+def _check(
+    store: EventStore, commands: list[tuple[str, int, int]], folded: list[tuple[int, int]]
+) -> None:
     world = World()
     pending: list[NewEvent] = []
     for op, a, b in commands:
@@ -160,6 +171,10 @@ def _check(store: EventStore, commands: list[tuple[str, int, int]]) -> None:
     live = service.machines(store), service.models(store)
     live_units = _units(store)
     assert live == reference(store)
+    # Every event was folded into the live copy exactly once: the ranges folded (the
+    # first build, then each catch-up) tile (0, head] without a gap or an overlap.
+    assert folded[0][0] == 0 and folded[-1][1] == store.head()
+    assert all(prev[1] == nxt[0] for prev, nxt in zip(folded, folded[1:], strict=False))
     rebuilt = runner.rebuild(store)
     assert rebuilt.copy.position == store.head()
     assert (service.machines(store), service.models(store)) == live

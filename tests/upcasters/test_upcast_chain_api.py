@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from eventstate.domain.catalogue import CURRENT_SCHEMAS
 from eventstate.errors import UnknownEventTypeError, UpcastError
 from eventstate.releases import CODE_RELEASE, RELEASES
-from upcasters import CHAIN, RETIRED_TYPE, ChainStep, build_chain
+from upcasters import CHAIN, RETIRED_TYPE, Chain, ChainStep, UpcastContext, build_chain
 
 STREAM = "model:5f1c2a34-0000-4000-8000-000000000004"
 UPGRADE_TYPES = ("UpgradeStarted", "UpgradeStepApplied", "UpgradeCompleted", "UpgradeAborted")
@@ -42,7 +44,7 @@ def test_unknown_names_and_types_not_yet_existing_raise_unknown_event_type() -> 
         CHAIN.current_schema("MachineTeleported")
     with pytest.raises(UnknownEventTypeError):
         CHAIN.current_name("MachineTeleported")
-    with pytest.raises(UnknownEventTypeError, match="did not exist at release 1.18"):
+    with pytest.raises(UnknownEventTypeError, match=r"did not exist at release 1.18"):
         CHAIN.current_schema("ModelEnvironVersionSet", "1.18")
 
 
@@ -148,7 +150,7 @@ def test_unknown_type_or_schema_is_an_upcast_error_naming_everything(
 
 def test_schema_newer_than_the_target_is_an_error() -> None:
     upcast_to_2_0 = CHAIN.upcaster_for("2.0")
-    with pytest.raises(UpcastError, match="introduced at 3.0, newer than the target release 2.0"):
+    with pytest.raises(UpcastError, match=r"introduced at 3.0, newer than the target release 2.0"):
         upcast_to_2_0(STREAM, 1, "MachineAdded", 6, {}, "ec2")
 
 
@@ -162,9 +164,10 @@ def test_staged_target_stops_at_that_release() -> None:
 
 
 def test_payload_that_is_not_a_map_is_an_upcast_error() -> None:
-    for payload in ([], "x", None, 3):
+    payloads: list[Any] = [[], "x", None, 3]
+    for payload in payloads:
         with pytest.raises(UpcastError, match="malformed payload"):
-            CHAIN.upcast(STREAM, 1, "MachineLifeChanged", 1, payload, "ec2")  # type: ignore[arg-type]
+            CHAIN.upcast(STREAM, 1, "MachineLifeChanged", 1, payload, "ec2")
 
 
 def test_describe_lists_every_type_release_by_release() -> None:
@@ -189,3 +192,27 @@ def test_fingerprint_is_short_hex_and_stable() -> None:
     assert len(fingerprint) == 16
     int(fingerprint, 16)
     assert build_chain().fingerprint() == fingerprint
+
+
+def test_fingerprint_changes_with_the_source_and_the_registrations() -> None:
+    from dataclasses import replace
+
+    spec = CHAIN.spec
+    edited_source = replace(spec, sources=(*spec.sources[:-1], spec.sources[-1] + "\n# edit"))
+    assert Chain(edited_source).fingerprint() != CHAIN.fingerprint()
+    ups = list(spec.upcasters)
+    index = next(i for i, up in enumerate(ups) if not up.needs_context)
+    ups[index] = replace(ups[index], needs_context=True)
+    assert Chain(replace(spec, upcasters=tuple(ups))).fingerprint() != CHAIN.fingerprint()
+
+
+def test_context_reads_the_machine_id_from_the_stream() -> None:
+    ctx = UpcastContext.of("machine:uuid-1:0/lxc/3", 4, "MachineAdded", 1, "maas", {"nonce": "n"})
+    assert (ctx.machine_id, ctx.provider_type, ctx.nonce, ctx.version) == (
+        "0/lxc/3",
+        "maas",
+        "n",
+        4,
+    )
+    assert UpcastContext.of(STREAM, 1, "X", 1, None, {"nonce": 5}).machine_id is None
+    assert UpcastContext.of(STREAM, 1, "X", 1, None, []).nonce is None

@@ -197,7 +197,7 @@ def test_2_0_nested_containers_and_kvm() -> None:
 
 
 def test_2_0_unknown_job_name_is_an_error() -> None:
-    with pytest.raises(UpcastError, match="'JobFly' is not a 1.21 job name"):
+    with pytest.raises(UpcastError, match=r"'JobFly' is not a 1.21 job name"):
         upcast(added(jobs=["JobFly"]), "ec2", "2.0", schema=4)
 
 

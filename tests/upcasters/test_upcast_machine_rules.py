@@ -253,7 +253,7 @@ def test_tools_stay_tools_before_3_0() -> None:
 
 @pytest.mark.parametrize("version", ["1.14.1-vivid-amd64", "1.14.1", "1.14.1-amd64"])
 def test_3_0_unknown_tools_series_is_an_error(version: str) -> None:
-    with pytest.raises(UpcastError, match="series|<number>-<series>-<arch>"):
+    with pytest.raises(UpcastError, match=r"series|<number>-<series>-<arch>"):
         upcast("MachineAgentToolsSet", 1, tools(version))
 
 

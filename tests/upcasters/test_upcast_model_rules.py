@@ -232,5 +232,5 @@ def test_model_environ_version_set_is_new_in_2_0() -> None:
     data = {"from_version": 0, "to_version": 1, "operations": ["create-profiles"]}
     assert CHAIN.upcast(MODEL, 3, "ModelEnvironVersionSet", 1, data, "lxd")[2] is data
     assert CHAIN.release_of("ModelEnvironVersionSet", 1) == "2.0"
-    with pytest.raises(UpcastError, match="newer than the target release 1.21"):
+    with pytest.raises(UpcastError, match=r"newer than the target release 1.21"):
         CHAIN.upcaster_for("1.21")(MODEL, 3, "ModelEnvironVersionSet", 1, data, "lxd")

@@ -45,7 +45,9 @@ class Context:
     def read_lease(self, session: Session) -> LeaseState | None:
         return lease_from_doc(self.lease.find_one({"_id": LEASE_ID}, session=session))
 
-    def heads(self, streams: list[str], session: Session, upto: int | None = None) -> dict[str, int]:
+    def heads(
+        self, streams: list[str], session: Session, upto: int | None = None
+    ) -> dict[str, int]:
         """Last version of each stream (rows at positions <= upto when given)."""
         heads: dict[str, int] = {}
         for start in range(0, len(streams), _IN_CHUNK):

@@ -130,7 +130,7 @@ class WriteLock:
             if time.monotonic() >= deadline:
                 raise self.busy_error()
             self.pause(delay)
-            delay = min(delay * 2, 0.25)
+            delay = min(delay * 2, 0.1)
 
     def pause(self, delay: float) -> None:
         self._sleep(delay * (0.5 + random.random()))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any, TypeVar
 
 from pymongo import MongoClient, ReadPreference
@@ -105,10 +105,9 @@ class Sessions:
 
 def _abort(session: ClientSession) -> None:
     if session.in_transaction:
-        try:
+        # The server aborts an abandoned transaction by itself.
+        with suppress(PyMongoError):
             session.abort_transaction()
-        except PyMongoError:
-            pass  # the server aborts an abandoned transaction by itself
 
 
 def _commit(session: ClientSession) -> None:

@@ -100,7 +100,10 @@ class Writer:
         *,
         strict: bool,
         tracking: Tracking | None = None,
+        extends_chain: bool = True,
     ) -> Outcome:
+        """extends_chain: an append, even an empty one, (re)writes head_hash, as
+        SQLite's does (an empty store's becomes GENESIS); a metadata write does not."""
         ctx = self.ctx
         batch = new_batch_id()
 
@@ -130,7 +133,7 @@ class Writer:
             if new_meta is not None:
                 update.update(meta_set(new_meta, doc))
             docs: list[Doc] = []
-            if rows:
+            if extends_chain:
                 previous = bytes(doc.get("head_hash") or b"") or GENESIS
                 docs, last_hash = event_docs(rows, head + 1, previous, batch)
                 update["head"] = head + len(rows)
@@ -173,7 +176,7 @@ class Writer:
                         f"{ctx.lock.timeout_s:g}s"
                     ) from None
                 ctx.lock.pause(delay)
-                delay = min(delay * 2, 0.25)
+                delay = min(delay * 2, 0.1)
             except _Orphans:
                 orphan_rounds += 1
                 if orphan_rounds > _ORPHAN_ROUNDS:
@@ -213,12 +216,12 @@ class Writer:
                 lambda s: guard.check(meta, ctx.read_lease(s), head),
             )
             if tracking is not None:
-                ctx.sessions.run(
-                    "check tracking", lambda s: self._check_tracking(tracking, doc, s)
-                )
+                ctx.sessions.run("check tracking", lambda s: self._check_tracking(tracking, doc, s))
             position = head
             last_hash = bytes(doc.get("head_hash") or b"") or GENESIS
+            extended = False  # as SQLite: any batch, even empty, rewrites head_hash
             for given in batches:
+                extended = True
                 rows = list(given)
                 self._check_staged_versions(operation, rows, strict)
                 for part in chunks(rows, ctx.chunk):
@@ -227,7 +230,14 @@ class Writer:
                     position += len(part)
                 ctx.lock.keep_alive(owner)
             saved = self._commit_staged(
-                operation, owner, head, position, last_hash, guard, batch, tracking
+                operation,
+                owner,
+                head,
+                position,
+                last_hash if extended else None,
+                guard,
+                batch,
+                tracking,
             )
         except BaseException:
             self._abandon(owner, batch)
@@ -272,7 +282,7 @@ class Writer:
         owner: str,
         head: int,
         new_head: int,
-        last_hash: bytes,
+        last_hash: bytes | None,
         guard: WriteGuard,
         batch: str,
         tracking: Tracking | None,
@@ -295,12 +305,9 @@ class Writer:
                 )
             meta = meta_from_doc(doc)
             new_meta = guard.check(meta, ctx.read_lease(session), head)
-            fields: Doc = {
-                "head": new_head,
-                "head_hash": last_hash if new_head > head else doc.get("head_hash", b""),
-                "lock": None,
-                "last_commit": owner,
-            }
+            fields: Doc = {"head": new_head, "lock": None, "last_commit": owner}
+            if last_hash is not None:
+                fields["head_hash"] = last_hash
             if new_meta is not None:
                 fields.update(meta_set(new_meta, doc))
             if tracking is not None:
@@ -485,4 +492,3 @@ class Writer:
 def _doc_chunks(docs: list[Doc], size: int) -> Iterable[list[Doc]]:
     for start in range(0, len(docs), size):
         yield docs[start : start + size]
-

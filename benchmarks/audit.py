@@ -1,0 +1,273 @@
+"""Benchmark: the audit tools on a large legacy store.
+
+    .venv/bin/python benchmarks/audit.py [--events 1000000] [--rounds 3] [--machines 50]
+
+On one legacy 1.14 log of `--events` events (eventstate.samples.builder, imported with
+import_jsonl; kept in bench-data/ between runs), with its projection copy built:
+
+(a) history of one machine (`iter_history(store, "machine:<uuid>:<id>")`, upcast): the
+    median and worst of `--machines` machines picked at random, and the same through the
+    CLI (`eventstate history STREAM --json`, store opening included). Target <= 50 ms.
+(b) `verify` of the whole store (hash chain, versions, decode, upcast, fresh fold,
+    projection comparison) against the baseline: plain eventsourcing 9.5 reading and
+    decoding the same events, held JSON-encoded in a SQLiteApplicationRecorder table
+    (Mapper + JSONTranscoder), read with select_notifications in pages of 1000 and
+    Mapper.to_domain_event for each. Alternating rounds; the ratio of median rates is the
+    figure (target >= 1x). verify runs as it does by default (one process per CPU, up to
+    4, on a log this size) and, for the record, in one process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import os
+import random
+import statistics
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from eventsourcing.domain import DomainEvent  # noqa: E402
+from eventsourcing.persistence import DatetimeAsISO, JSONTranscoder, Mapper, UUIDAsHex  # noqa: E402
+from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore  # noqa: E402
+from rich.console import Console  # noqa: E402
+from rich.table import Table  # noqa: E402
+
+from benchmarks.harness import Comparison, Measure, alternate, report  # noqa: E402
+from eventstate.api import open_store  # noqa: E402
+from eventstate.audit import iter_history, verify  # noqa: E402
+from eventstate.interchange import import_jsonl  # noqa: E402
+from eventstate.samples.builder import build_legacy_log, write_jsonl  # noqa: E402
+from eventstate.store import EventStore  # noqa: E402
+from projections import runner  # noqa: E402
+
+TARGET_HISTORY_MS = 50.0
+TARGET_RATIO = 1.0
+
+
+class Recorded(DomainEvent):
+    """A stored event as a plain eventsourcing DomainEvent: type, schema and payload."""
+
+    type_name: str
+    schema: int
+    data: dict[str, Any]
+
+
+def _recorded_class(name: str) -> type[Recorded]:
+    cls = type(name, (Recorded,), {"__module__": __name__, "__qualname__": name})
+    globals()[name] = cls  # eventsourcing resolves "<module>:<name>" topics
+    return cls
+
+
+# One class per stored (1.14) type name: eventsourcing resolves a topic per event.
+RECORDED: dict[str, type[Recorded]] = {
+    name: _recorded_class(name)
+    for name in (
+        "EnvironmentCreated", "EnvironConfigChanged", "AgentVersionSet", "MachineAdded",
+        "MachineProvisioned", "MachineAddressesSet", "MachineAgentToolsSet",
+        "MachineLifeChanged", "MachineSupportedContainersSet", "UnitAssignedToMachine",
+        "UnitDestroyed",
+    )
+}  # fmt: skip
+
+
+def json_mapper() -> Mapper[UUID]:
+    transcoder = JSONTranscoder()
+    transcoder.register(UUIDAsHex())
+    transcoder.register(DatetimeAsISO())
+    return Mapper(transcoder=transcoder)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--machines", type=int, default=50)
+    parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--data", type=Path, default=REPO / "bench-data")
+    args = parser.parse_args()
+
+    store_path, es_path = prepare(args.data, args.events, args.seed)
+    url = f"sqlite:///{store_path}"
+    store = open_store(url)
+    runner.catch_up(store)  # the copy verify compares (rebuilt if the fold code changed)
+    history = time_history(store, url, args.machines, args.seed)
+
+    recorder = SQLiteApplicationRecorder(SQLiteDatastore(str(es_path)))
+    mapper = json_mapper()
+    parallel = Measure("verify", args.events, "events")
+    alone = Measure("verify, one process", args.events, "events")
+    baseline = Measure("eventsourcing read + decode", args.events, "events")
+    reports: list[Any] = []
+
+    def verify_default() -> None:
+        reports.append(verify(store))
+
+    def verify_alone() -> None:
+        reports.append(verify(store, workers=1))
+
+    def read_baseline() -> None:
+        count = 0
+        start = 1
+        while True:
+            notifications = recorder.select_notifications(start, 1000)
+            for notification in notifications:
+                mapper.to_domain_event(notification)
+            count += len(notifications)
+            if len(notifications) < 1000:
+                break
+            start = notifications[-1].id + 1
+        assert count == args.events, count
+
+    runs = [(parallel, verify_default), (baseline, read_baseline), (alone, verify_alone)]
+    alternate(runs, args.rounds)
+    for result in reports:
+        assert result.ok and result.events == args.events, result.problems[:5]
+    store.close()
+
+    show_history(history, args.machines)
+    workers = reports[0].workers
+    report(
+        f"verify: {args.events:,} legacy 1.14 events, {reports[0].streams:,} streams, "
+        f"{reports[0].documents:,} projected documents compared",
+        [
+            Comparison(f"verify ({workers} processes)", parallel, baseline, TARGET_RATIO),
+            Comparison("verify (one process)", alone, baseline, TARGET_RATIO),
+        ],
+        notes=[
+            f"seconds per round: verify {_seconds(parallel)}; one process {_seconds(alone)}; "
+            f"baseline {_seconds(baseline)}",
+            f"CPUs available: {_cpus()}",
+        ],
+    )
+
+
+# --- history ---------------------------------------------------------------------------------
+
+
+def time_history(store: EventStore, url: str, machines: int, seed: int) -> dict[str, list[float]]:
+    """Milliseconds per machine history: through the API, and through the CLI in-process."""
+    from eventstate.cli.main import cli
+
+    streams = random.Random(seed).sample(store.backend.list_streams("machine:"), machines)
+    api: list[float] = []
+    command: list[float] = []
+    events: list[float] = []
+    for stream in streams:
+        started = time.perf_counter()
+        found = list(iter_history(store, stream))
+        api.append((time.perf_counter() - started) * 1000)
+        events.append(len(found))
+        started = time.perf_counter()
+        with contextlib.redirect_stdout(_Sink()):
+            cli.main(["--store", url, "history", stream, "--json"], standalone_mode=False)
+        command.append((time.perf_counter() - started) * 1000)
+    return {"api": api, "cli": command, "events": events}
+
+
+class _Sink(io.StringIO):
+    """Standard output with a byte buffer, thrown away."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.buffer = io.BytesIO()
+
+
+def show_history(timings: dict[str, list[float]], machines: int) -> None:
+    grid = Table(title=f"history of one machine ({machines} machines)", header_style="bold")
+    for column in ("what", "median", "worst", "target", "met"):
+        grid.add_column(column)
+    for name, key in (("iter_history (API)", "api"), ("eventstate history --json", "cli")):
+        values = timings[key]
+        worst = max(values)
+        grid.add_row(
+            name,
+            f"{statistics.median(values):.2f} ms",
+            f"{worst:.2f} ms",
+            f"<= {TARGET_HISTORY_MS:.0f} ms",
+            "yes" if worst <= TARGET_HISTORY_MS else "NO",
+        )
+    Console(width=200).print(grid)
+    events = timings["events"]
+    print(
+        f"events per machine history: median {statistics.median(events):.0f}, max {max(events):.0f}"
+    )
+
+
+# --- data ------------------------------------------------------------------------------------
+
+
+def prepare(folder: Path, events: int, seed: int) -> tuple[Path, Path]:
+    """The store and the eventsourcing table of one legacy log, generated once and kept."""
+    folder.mkdir(exist_ok=True)
+    store_path = folder / f"audit-{events}-{seed}.db"
+    es_path = folder / f"audit-{events}-{seed}.es.db"
+    if store_path.exists() and es_path.exists():
+        return store_path, es_path
+    started = time.perf_counter()
+    print(f"generating {events:,} legacy events (kept in {folder})...", flush=True)
+    jsonl = folder / f"audit-{events}-{seed}.jsonl"
+    if not jsonl.exists():
+        write_jsonl(jsonl, build_legacy_log(seed=seed, events=events))
+    partial = [path.with_name(path.name + ".partial") for path in (store_path, es_path)]
+    for path in partial:
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+    store = open_store(f"sqlite:///{partial[0]}")
+    import_jsonl(store, jsonl)
+    write_baseline(store, partial[1])
+    store.close()
+    partial[0].rename(store_path)
+    partial[1].rename(es_path)
+    print(f"generated in {time.perf_counter() - started:.0f}s", flush=True)
+    return store_path, es_path
+
+
+def write_baseline(store: EventStore, path: Path) -> None:
+    """The store's events as stored (1.14 types and payloads), JSON-encoded by eventsourcing."""
+    recorder = SQLiteApplicationRecorder(SQLiteDatastore(str(path)))
+    recorder.create_table()
+    mapper = json_mapper()
+    ids: dict[str, UUID] = {}
+    batch = []
+    for event in store.iter_events(target=None):
+        originator = ids.get(event.stream)
+        if originator is None:
+            originator = ids[event.stream] = uuid5(NAMESPACE_URL, event.stream)
+        recorded = RECORDED[event.type](
+            originator_id=originator,
+            originator_version=event.version,
+            timestamp=datetime.fromtimestamp(event.recorded_at / 1_000_000, tz=UTC),
+            type_name=event.type,
+            schema=event.schema,
+            data=event.data,
+        )
+        batch.append(mapper.to_stored_event(recorded))
+        if len(batch) == 1000:
+            recorder.insert_events(batch)
+            batch = []
+    if batch:
+        recorder.insert_events(batch)
+
+
+def _seconds(measure: Measure) -> str:
+    return ", ".join(f"{s:.2f}" for s in measure.seconds)
+
+
+def _cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+if __name__ == "__main__":
+    main()

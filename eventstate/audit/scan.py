@@ -1,0 +1,519 @@
+"""The verify pass: one read of the log that checks everything an event can be checked for.
+
+Per row, in position order: the position follows the previous one; the stored hash is
+the chain's hash over the previous stored hash and this row's stored bytes; the stream
+id is well formed and its version follows the stream's last; the payload decodes, upcasts
+to today's schema and is a valid 3.0 payload; the fold accepts it. The upcast events go
+straight into a fresh fold (a MemoryDocumentSet), which is compared with the stored
+projection copy when the pass reaches the copy's position.
+
+A pass can be one *share* of the work (verify.py runs shares in parallel processes):
+every share reads every row, checks the hashes of the positions `p % shares == share`
+(a hash check needs only the row and the previous row's stored hash), and decodes,
+upcasts and folds only the streams of its models. Models fold independently (no
+document depends on another model's streams), so shares never need each other's state.
+"""
+
+from __future__ import annotations
+
+import inspect
+import zlib
+from collections.abc import Callable, Generator, Iterator
+from dataclasses import dataclass, field
+from hashlib import sha256
+from itertools import chain
+from typing import Any, Final
+
+from eventstate.audit.history import legacy_machine_id
+from eventstate.audit.redact import redact
+from eventstate.audit.report import (
+    DECODE,
+    ERROR,
+    FOLD,
+    HASH,
+    PAYLOAD,
+    POSITIONS,
+    PROJECTION,
+    PROVIDER,
+    STREAM_ID,
+    UPCAST,
+    VERSIONS,
+    WARNING,
+    Problem,
+)
+from eventstate.backends.base import Backend
+from eventstate.domain.catalogue import VALIDATORS
+from eventstate.errors import CorruptEventError, EventStateError, UpcastError
+from eventstate.hashing import GENESIS
+from eventstate.store import EventStore
+from eventstate.streams import (
+    MODEL,
+    machine_stream,
+    model_stream,
+    model_uuid_of,
+    parse_stream,
+    unit_stream,
+)
+from projections import Fold, MemoryDocumentSet
+from projections.documents import PROVIDER_CAPABILITIES, Document
+from projections.fold import EventTuple
+from projections.storage.base import KINDS, MACHINE, UNIT, document_key
+from projections.storage.base import MODEL as MODEL_KIND
+
+# (position, stream, version, type, schema, recorded_at_us, state, hash)
+FullRow = tuple[int, str, int, str, int, int, bytes, bytes]
+StoredDocs = dict[str, dict[str, Document]]  # kind -> document key -> stored document
+
+# Beyond this many problems of one check, a report says how many more there were: a
+# wholesale-damaged store must not bury the first findings or exhaust memory.
+MAX_PER_CHECK: Final = 1000
+TICK: Final = 8192  # rows between progress calls
+
+
+def share_of(model_uuid: str | None, shares: int) -> int:
+    """Which share verifies a model (upgrade streams: share 0). crc32, not hash():
+    every process must agree, and str hashes differ between processes."""
+    if shares == 1 or not model_uuid:
+        return 0
+    return zlib.crc32(model_uuid.encode()) % shares
+
+
+@dataclass(frozen=True)
+class ScanPlan:
+    share: int
+    shares: int
+    upto: int  # the last position to verify
+    compare_at: int | None  # fold this far, then compare with `stored`; None: no copy
+    stored: StoredDocs | None  # this share's models' documents of the stored copy
+
+
+@dataclass(frozen=True)
+class VersionGap:
+    """Versions a stream lacks between two of its events (verify.py may then pin the
+    position of a deleted event)."""
+
+    problem: Problem
+    missing: int  # how many versions are missing
+    after_position: int  # the stream's event before the gap (0: none)
+    before_position: int  # its event after the gap
+
+
+@dataclass
+class ScanResult:
+    rows: int = 0  # rows read (every share reads every row)
+    events: int = 0  # rows of this share's streams
+    streams: int = 0
+    documents: int = 0  # stored documents compared
+    last: FullRow | None = None  # the last row read (head check)
+    missing_positions: list[tuple[int, int]] = field(default_factory=list)  # share 0
+    gaps: list[VersionGap] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+
+
+_NO_PROVIDER: Final[Any] = object()
+
+
+class Scan:
+    """One share of the verify pass over `store`'s log, up to `plan.upto`."""
+
+    def __init__(
+        self, store: EventStore, plan: ScanPlan, tick: Callable[[int], None] | None = None
+    ) -> None:
+        self.store = store
+        self.plan = plan
+        self.tick = tick
+        self.result = ScanResult()
+        self.docs = MemoryDocumentSet()
+        self.fold = Fold(self.docs)
+        self._counts: dict[str, int] = {}
+        # stream -> [is it this share's, last version, provider type]: one lookup per row.
+        self._streams: dict[str, list[Any]] = {}
+        self._model_providers: dict[str, str | None] = {}
+        self._rows: Iterator[FullRow] = full_rows(store.backend)
+        self._pending: FullRow | None = None
+        self._previous_hash = GENESIS
+        self._expected = 1  # the next position
+        self._current: tuple[str, int, str, int] = ("", 0, "", 0)  # the event being folded
+        # Version jumps (stream, last version, version, their positions), and versions
+        # that came after a higher one: settled into problems when the pass ends.
+        self._jumps: list[tuple[str, int, int, int, int]] = []
+        self._late: dict[str, set[int]] = {}
+
+    # --- driving -------------------------------------------------------------------
+
+    def run(self) -> ScanResult:
+        plan = self.plan
+        if plan.compare_at is not None:
+            self._fold_until(min(plan.compare_at, plan.upto))
+            self._compare()
+        self._fold_until(plan.upto)
+        self._settle_gaps()
+        self._warn_unknown_providers()
+        self.result.streams = sum(1 for info in self._streams.values() if info[0])
+        self.result.problems.extend(self._overflow())
+        return self.result
+
+    def _fold_until(self, stop: int) -> None:
+        events = self._events(stop)
+        while True:
+            try:
+                self.fold.apply_many(events)
+                return
+            except Exception as exc:
+                if inspect.getgeneratorstate(events) == inspect.GEN_CLOSED:
+                    raise  # the pass itself failed, not the fold
+                stream, version, type_name, position = self._current
+                self._add(
+                    FOLD,
+                    f"the fold rejects {type_name} at {stream} version {version}: {_why(exc)}",
+                    stream,
+                    version,
+                    position,
+                )
+
+    # --- the pass --------------------------------------------------------------------
+
+    def _events(self, stop: int) -> Generator[EventTuple, None, None]:
+        """Check rows up to position `stop`; yield this share's events, upcast."""
+        plan = self.plan
+        share, shares, upto = plan.share, plan.shares, plan.upto
+        result = self.result
+        streams = self._streams
+        decode = self.store.codec.decode
+        upcast = self.store.chain.upcast
+        validators = VALIDATORS
+        tick = self.tick
+        previous = self._previous_hash
+        expected = self._expected
+        rows: Iterator[FullRow] = self._rows
+        if self._pending is not None:
+            rows = chain((self._pending,), rows)
+            self._pending = None
+        read = events = 0
+        last = None
+        try:
+            for row in rows:
+                position, stream, version, type_name, schema, recorded_at, state, stored = row
+                if position > stop:
+                    if position <= upto:
+                        self._pending = row
+                    return
+                read += 1
+                last = row
+                after_gap = position != expected
+                if after_gap:
+                    self._missing(expected, position)
+                expected = position + 1
+                if position % shares == share:
+                    header = (
+                        f"{stream}\x00{version}\x00{type_name}\x00{schema}\x00{recorded_at}\x00"
+                    )
+                    if sha256(previous + header.encode() + state).digest() != stored:
+                        self._hash_broken(row, after_gap)
+                previous = stored
+                if tick is not None and not position % TICK:
+                    tick(position)
+                info = streams.get(stream)
+                if info is None:
+                    info = self._new_stream(stream)
+                if not info[0]:
+                    continue  # another share's model
+                events += 1
+                if version != info[1] + 1:
+                    self._version_jump(row, info)
+                if version > info[1]:
+                    info[1] = version
+                    info[3] = position
+                try:
+                    data = decode(state, "")
+                except CorruptEventError:
+                    self._undecodable(row)
+                    continue
+                provider = info[2]
+                if provider is _NO_PROVIDER:  # a model stream: from its creation event
+                    provider = self._model_provider(stream, version, data, info)
+                try:
+                    new_type, new_schema, data = upcast(
+                        stream, version, type_name, schema, data, provider
+                    )
+                except UpcastError as exc:
+                    self._add(UPCAST, str(exc), stream, version, position)
+                    continue
+                if new_schema == schema and new_type == type_name:
+                    # Stored at today's schema: no upcaster validated it on the way.
+                    try:
+                        validators[type_name](data)
+                    except Exception as exc:
+                        self._add(PAYLOAD, f"{_where(row)}: {_why(exc)}", stream, version, position)
+                        continue
+                self._current = (stream, version, new_type, position)
+                yield (position, stream, version, new_type, new_schema, recorded_at, data)
+        finally:
+            self._previous_hash = previous
+            self._expected = expected
+            result.rows += read
+            result.events += events
+            if last is not None:
+                result.last = last
+
+    def _new_stream(self, stream: str) -> list[Any]:
+        """[is it this share's, last version, provider type, last position]."""
+        uuid = model_uuid_of(stream)
+        mine = share_of(uuid, self.plan.shares) == self.plan.share
+        info: list[Any] = [mine, 0, None, 0]
+        self._streams[stream] = info
+        if not mine:
+            return info
+        try:
+            kind = parse_stream(stream).kind
+        except EventStateError as exc:
+            self._add(STREAM_ID, str(exc), stream)
+            return info
+        if kind == MODEL:
+            info[2] = _NO_PROVIDER  # from its own creation event
+        elif uuid is not None:
+            info[2] = self._provider_of(uuid)
+        return info
+
+    def _model_provider(
+        self, stream: str, version: int, data: dict[str, Any], info: list[Any]
+    ) -> str | None:
+        # Read from the model's first event before it is upcast (upcasting may mutate it).
+        value = data.get("provider_type") if version == 1 else None
+        provider = value if isinstance(value, str) else self._provider_of(stream[6:])
+        info[2] = provider
+        return provider
+
+    def _provider_of(self, uuid: str) -> str | None:
+        """A model's provider type as first recorded (the context upcasters need), read
+        from its first event: it may come later in the log than the model's machines."""
+        if uuid in self._model_providers:
+            return self._model_providers[uuid]
+        provider = None
+        first = self.store.backend.read_stream(model_stream(uuid), 0, 1)
+        if first:
+            try:
+                value = self.store.codec.decode(first[0][6], "").get("provider_type")
+            except CorruptEventError:
+                value = None  # reported where that row is checked
+            provider = value if isinstance(value, str) else None
+        self._model_providers[uuid] = provider
+        return provider
+
+    # --- findings --------------------------------------------------------------------
+
+    def _add(
+        self,
+        check: str,
+        message: str,
+        stream: str | None = None,
+        version: int | None = None,
+        position: int | None = None,
+        severity: str = ERROR,
+    ) -> Problem | None:
+        count = self._counts.get(check, 0) + 1
+        self._counts[check] = count
+        if count > MAX_PER_CHECK:
+            return None
+        problem = Problem(check, message, stream, version, position, severity)
+        self.result.problems.append(problem)
+        return problem
+
+    def _missing(self, expected: int, position: int) -> None:
+        if self.plan.share != 0:
+            return  # every share sees the same rows; one reports
+        if position < expected:
+            self._add(
+                POSITIONS, f"position {position} comes after {expected - 1}", None, None, position
+            )
+            return
+        self.result.missing_positions.append((expected, position - 1))
+        span = (
+            f"position {expected}"
+            if expected == position - 1
+            else (f"positions {expected}..{position - 1}")
+        )
+        self._add(POSITIONS, f"{span} missing: deleted from the log", None, None, expected)
+
+    def _hash_broken(self, row: FullRow, after_gap: bool) -> None:
+        position, stream, version = row[0], row[1], row[2]
+        if after_gap:
+            why = "the event before it was deleted"
+        else:
+            why = (
+                "this event was changed (stream, version, type, schema, time or payload), "
+                "or the event before it was replaced"
+            )
+        self._add(
+            HASH,
+            f"hash chain broken at {stream} version {version}: {why}",
+            stream,
+            version,
+            position,
+        )
+
+    def _version_jump(self, row: FullRow, info: list[Any]) -> None:
+        position, stream, version = row[0], row[1], row[2]
+        last = info[1]
+        if version > last:
+            # Judged at the end of the pass: a version seen late was moved, not lost.
+            if len(self._jumps) < MAX_PER_CHECK:
+                self._jumps.append((stream, last, version, info[3], position))
+            return
+        self._late.setdefault(stream, set()).add(version)
+        self._add(
+            VERSIONS,
+            f"{stream} version {version} comes after version {last}: out of order or repeated",
+            stream,
+            version,
+            position,
+        )
+
+    def _settle_gaps(self) -> None:
+        for stream, last, version, after, before in self._jumps:
+            late = self._late.get(stream, ())
+            missing = [v for v in range(last + 1, version) if v not in late]
+            if not missing:
+                continue
+            listed = ", ".join(map(str, missing[:10])) + (", ..." if len(missing) > 10 else "")
+            problem = self._add(
+                VERSIONS,
+                f"{stream} version{'s' if len(missing) > 1 else ''} {listed} missing: version "
+                f"{version} (position {before}) follows "
+                + (f"version {last} (position {after})" if last else "nothing"),
+                stream,
+                missing[0],
+                None,
+            )
+            if problem is not None:
+                self.result.gaps.append(VersionGap(problem, len(missing), after, before))
+
+    def _undecodable(self, row: FullRow) -> None:
+        try:
+            self.store.codec.decode(row[6], _where(row))
+        except CorruptEventError as exc:
+            self._add(DECODE, str(exc), row[1], row[2], row[0])
+
+    # --- projections -------------------------------------------------------------------
+
+    def _compare(self) -> None:
+        stored = self.plan.stored or {}
+        fresh_docs = {
+            MODEL_KIND: self.docs.models(),
+            MACHINE: self.docs.machines(),
+            UNIT: self.docs.units(),
+        }
+        for kind in KINDS:
+            fresh = {document_key(kind, doc): doc for doc in fresh_docs[kind]}
+            kept = stored.get(kind, {})
+            self.result.documents += len(kept)
+            for key in sorted(fresh.keys() | kept.keys()):
+                mine, theirs = fresh.get(key), kept.get(key)
+                if mine != theirs:
+                    self._differs(kind, key, theirs, mine)
+
+    def _differs(
+        self, kind: str, key: str, stored: Document | None, fresh: Document | None
+    ) -> None:
+        doc = fresh if fresh is not None else stored
+        assert doc is not None
+        uuid = doc["model_uuid"]
+        name = (
+            f"model {uuid}"
+            if kind == MODEL_KIND
+            else f"{kind} {key.partition(' ')[2]} of model {uuid}"
+        )
+        if stored is None:
+            what = "is missing from the projection (a fresh fold of the log has it)"
+        elif fresh is None:
+            what = "is in the projection but a fresh fold of the log does not give it"
+        else:
+            fields = sorted(
+                k for k in stored.keys() | fresh.keys() if stored.get(k) != fresh.get(k)
+            )
+            what = "differs from a fresh fold: " + "; ".join(
+                f"{k} is {_shown(stored.get(k))} in the projection, "
+                f"{_shown(fresh.get(k))} in the log"
+                for k in fields
+            )
+        stream, version, position = self._locate(kind, key, stored, fresh)
+        self._add(PROJECTION, f"{name} {what}", stream, version, position)
+
+    def _locate(
+        self, kind: str, key: str, stored: Document | None, fresh: Document | None
+    ) -> tuple[str, int | None, int | None]:
+        """The document's stream and the event a difference points at: for a machine,
+        the newest stream version either side has folded (a projection ahead of the log
+        names the event the log lost); for the others, the stream's last event."""
+        uuid, _, name = key.partition(" ")
+        if kind == MODEL_KIND:
+            stream = model_stream(uuid)
+        elif kind == MACHINE:
+            stream = machine_stream(uuid, name)
+            legacy = machine_stream(uuid, legacy_machine_id(name))
+            stream = legacy if stream not in self._streams and legacy in self._streams else stream
+        else:
+            stream = unit_stream(uuid, name)
+        info = self._streams.get(stream)
+        logged, logged_at = (info[1], info[3]) if info is not None else (0, 0)
+        if kind == MACHINE:
+            folded = [d["stream_version"] for d in (stored, fresh) if d is not None]
+            version = max(folded, default=0)
+            if version != logged:
+                return stream, version or None, None
+        return stream, logged or None, logged_at or None
+
+    def _warn_unknown_providers(self) -> None:
+        for model in self.docs.models():
+            provider = model["provider_type"]
+            if provider is not None and provider not in PROVIDER_CAPABILITIES:
+                stream = model_stream(model["model_uuid"])
+                first = self.store.backend.read_stream(stream, 0, 1)
+                self._add(
+                    PROVIDER,
+                    f"model {model['model_uuid']} has provider type {provider!r}, which the "
+                    "capability table does not know: every capability is false",
+                    stream,
+                    1,
+                    first[0][0] if first else None,
+                    WARNING,
+                )
+
+    def _overflow(self) -> list[Problem]:
+        """One line per check that had more problems than a report lists."""
+        return [
+            Problem(check, f"{count - MAX_PER_CHECK} more {check} problems not listed")
+            for check, count in self._counts.items()
+            if count > MAX_PER_CHECK
+        ]
+
+
+def full_rows(backend: Backend, after: int = 0) -> Iterator[FullRow]:
+    """Rows with their stored hash, in position order, paged by the backend."""
+    rows = getattr(backend, "iter_full_rows", None)
+    if rows is not None:
+        full: Iterator[FullRow] = rows(after)
+        return full
+    # A backend without the one-query read: the log and the hashes side by side.
+    return (
+        (*row, stored)
+        for row, (_position, stored) in zip(
+            backend.iter_log(after), backend.iter_hashes(after), strict=True
+        )
+    )
+
+
+def _where(row: FullRow) -> str:
+    return f"{row[1]} version {row[2]} (position {row[0]})"
+
+
+def _why(exc: BaseException) -> str:
+    if isinstance(exc, EventStateError):
+        return str(exc)
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _shown(value: Any) -> str:
+    text = repr(redact(value))
+    return text if len(text) <= 120 else text[:117] + "..."
