@@ -2,6 +2,12 @@
 
 `CHAIN` is built from every release module and validated when this package is
 imported: a broken chain raises ChainError naming the type and schema.
+
+A new release gets its own module `v<major>_<minor>.py` holding
+`STEPS = ReleaseSteps("<release>", __name__)`, its frozen tables and one
+`@STEPS.upcaster(type, schema)` step per changed type; it is appended to
+RELEASE_MODULES, and the catalogue's schema of each changed type goes up by one.
+Old release modules are never edited.
 """
 
 from __future__ import annotations

@@ -41,7 +41,7 @@ UpcastFunction = Callable[[str, int, str, int, Payload, str | None], tuple[str, 
 
 # Per (type_name, schema): None when already current at the target, else the steps,
 # the resulting type and schema, whether a step needs context, and the result checks.
-_Plan = tuple[tuple[StepFunction, ...], str, int, bool, "FastCheck | None", Validator]
+_Plan = tuple[tuple[StepFunction, ...], str, int, bool, FastCheck | None, Validator]
 _MISSING: Final[Any] = object()
 
 

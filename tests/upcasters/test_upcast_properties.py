@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import os
+from ipaddress import IPv4Address, IPv6Address, ip_address, ip_network
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -23,6 +24,7 @@ from eventstate.domain.catalogue import FAST_CHECKS, PAYLOADS, payload_validator
 from eventstate.errors import UpcastError, ValidationError
 from eventstate.releases import CODE_RELEASE, RELEASES
 from upcasters import CHAIN
+from upcasters.addresses import classify
 
 MODEL_UUID = "5f1c2a34-0000-4000-8000-000000000005"
 # UPCAST_EXAMPLES=20000 for a long run; the default keeps each test to a second or two.
@@ -186,6 +188,11 @@ def test_straight_to_3_0_equals_one_release_at_a_time(
 
 # --- any payload: a valid result or an UpcastError ----------------------------------------------
 
+
+def _nested(inner: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    return st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3)
+
+
 JUNK = st.recursive(
     st.one_of(
         st.none(),
@@ -195,9 +202,7 @@ JUNK = st.recursive(
         st.text(max_size=8),
         st.sampled_from(["", "lxc", "0", "precise", "JobHostUnits", "10.0.0.1", "mem=1G"]),
     ),
-    lambda inner: st.one_of(
-        st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=6), inner, max_size=3)
-    ),
+    _nested,
     max_leaves=6,
 )
 
@@ -398,3 +403,49 @@ def test_fast_checks_never_accept_what_the_full_checks_refuse(case: tuple[str, A
 def test_fast_checks_accept_the_real_shapes() -> None:
     for type_name in FAST_CHECKS:
         assert FAST_CHECKS[type_name](valid_3_0(type_name)), type_name
+
+
+# --- address classification against the ipaddress module --------------------------------------
+
+_LOCAL_CLOUD = [ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")]
+
+
+def reference_classification(value: str) -> tuple[str, str] | None:
+    """events.md's rule written with ipaddress networks, as plainly as possible."""
+    try:
+        address = ip_address(value)
+    except ValueError:
+        return None
+    if isinstance(address, IPv4Address):
+        if address in ip_network("127.0.0.0/8"):
+            return ("ipv4", "local-machine")
+        if any(address in network for network in _LOCAL_CLOUD):
+            return ("ipv4", "local-cloud")
+        return ("ipv4", "public")
+    assert isinstance(address, IPv6Address)
+    if address.scope_id is None and address == ip_address("::1"):
+        return ("ipv6", "local-machine")
+    if address in ip_network("fe80::/10"):
+        return ("ipv6", "link-local")
+    return ("ipv6", "public")
+
+
+OCTETS = st.one_of(st.integers(0, 300).map(str), st.sampled_from(["00", "01", "007", "", "1a"]))
+DOTTED = st.lists(OCTETS, min_size=3, max_size=5).map(".".join)
+IP_TEXT = st.one_of(
+    DOTTED,
+    st.ip_addresses().map(str),
+    st.sampled_from(["::1", "::1%eth0", "fe80::1%2", "febf::", "fec0::", "::ffff:10.0.0.1"]),
+    st.text(alphabet="0123456789abcdef:.%", max_size=20),
+)
+
+
+@SETTINGS
+@given(IP_TEXT)
+def test_ip_classification_agrees_with_ipaddress(value: str) -> None:
+    expected = reference_classification(value)
+    if expected is not None:
+        assert classify(value) == expected
+    else:
+        result = classify(value)
+        assert result is None or result[0] == "hostname"
