@@ -12,12 +12,12 @@ tests use to substitute mongomock.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from eventsourcing.utils import Environment, EnvType
 from pymongo import MongoClient
 
+from eventstate.backends.mongo.settings import parse_mongo_url, with_database
 from eventstate.backends.mongodb import MongoBackend
 from eventstate.backends.sqlite_factory import BackendFactory
 
@@ -59,10 +59,4 @@ class MongoFactory(BackendFactory[MongoBackend]):
 
 
 def _with_database_suffix(uri: str, purpose: str) -> str:
-    from eventstate.backends.mongo.settings import parse_mongo_url
-
-    database = parse_mongo_url(uri).database
-    head, _, query = uri.partition("?")
-    match = re.match(r"^(mongodb(?:\+srv)?://[^/]*)(/[^?]*)?$", head)
-    base = match.group(1) if match else head
-    return f"{base}/{database}_{purpose}" + (f"?{query}" if query else "")
+    return with_database(uri, f"{parse_mongo_url(uri).database}_{purpose}")

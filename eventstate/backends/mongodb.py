@@ -25,12 +25,11 @@ See docs/mongodb.md for deployment.
 from __future__ import annotations
 
 import threading
-import uuid
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import suppress
+from contextlib import contextmanager, suppress
 from dataclasses import replace
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 from uuid import UUID
 
 from eventsourcing.persistence import (
@@ -40,7 +39,8 @@ from eventsourcing.persistence import (
     Subscription,
     Tracking,
 )
-from pymongo import ASCENDING, DESCENDING, MongoClient, ReadPreference, ReturnDocument
+from pymongo import ASCENDING, DESCENDING, MongoClient, ReadPreference
+from pymongo.collection import Collection
 from pymongo.errors import ConfigurationError, DuplicateKeyError, OperationFailure
 
 from eventstate.backends.base import LeaseState, NewRow, Row, StoreMeta, WriteGuard
@@ -49,19 +49,18 @@ from eventstate.backends.mongo.context import Context, Session
 from eventstate.backends.mongo.documents import (
     EVENTS,
     LEASE,
-    LEASE_ID,
     META,
     ROW_FIELDS,
     STORE_ID,
     TRACKING,
     Doc,
-    lease_from_doc,
     meta_from_doc,
     new_store_doc,
     to_row,
 )
+from eventstate.backends.mongo.lease import Leases
 from eventstate.backends.mongo.lock import WriteLock
-from eventstate.backends.mongo.retry import RetryPolicy, RetrySignal, one_line
+from eventstate.backends.mongo.retry import RetryPolicy, one_line
 from eventstate.backends.mongo.sessions import Sessions
 from eventstate.backends.mongo.settings import (
     effective_read_concern,
@@ -70,14 +69,12 @@ from eventstate.backends.mongo.settings import (
 )
 from eventstate.backends.mongo.subscription import PollingSubscription
 from eventstate.backends.mongo.writer import Writer
-from eventstate.errors import FencingError, LeaseHeldError, StoreURLError
+from eventstate.errors import EventStateError, StoreURLError
 from eventstate.timeutil import format_us, now_us
 
-T = TypeVar("T")
 Mode = Literal["auto", "transactions", "standalone"]
 _PAGE = 10_000
 _HASH_PAGE = 50_000
-_CAS_ROUNDS = 16
 
 
 class OpenGuard:
@@ -109,14 +106,19 @@ class MongoBackend(ProcessRecorder):
         chunk: int = 1000,
     ) -> None:
         self._url = parse_mongo_url(url)
-        self.url = self._url.redacted  # the password never leaves this object
+        # As given: worker processes (parallel verify, partitioned rebuilds) reopen the
+        # store from it. Everything this backend shows uses the redacted form.
+        self.url = url
         self.database = self._url.database
         self._owns_client = client is None
         self._client = client if client is not None else self._connect()
         policy = replace(retry or RetryPolicy(), scrub=self._url.scrub)
         try:
             sent = local_clock()
-            hello = policy.call("hello", self._hello)
+            try:
+                hello = policy.call("hello", self._hello)
+            except EventStateError as exc:
+                raise StoreURLError(f"cannot open store {self._url.redacted}: {exc}") from None
             received = local_clock()
             replicated = bool(hello.get("setName")) or hello.get("msg") == "isdbgrid"
             self.transactions = replicated if mode == "auto" else mode == "transactions"
@@ -128,8 +130,10 @@ class MongoBackend(ProcessRecorder):
                 read_concern=self.read_concern,
                 read_preference=ReadPreference.PRIMARY,
             )
+            self._db = db
             sessions = Sessions(self._client, policy, self.write_concern)
-            clock = ServerClock(self._hello, local_clock)
+            # Re-measured now and then, from inside other operations: retried too.
+            clock = ServerClock(lambda: policy.call("hello", self._hello), local_clock)
             clock.observe(hello, sent, received)
             meta = db.get_collection(META)
             self._ctx = Context(
@@ -144,6 +148,7 @@ class MongoBackend(ProcessRecorder):
                 chunk=chunk,
             )
             self._writer = Writer(self._ctx)
+            self._leases = Leases(self._ctx, self._writer.under_lock)
             if create_indexes:
                 policy.call("create indexes", self._create_indexes)
             self._bootstrap(initial_release)
@@ -163,7 +168,7 @@ class MongoBackend(ProcessRecorder):
             )
         except ConfigurationError as exc:
             raise StoreURLError(
-                f"cannot open store {self.url}: {one_line(exc, self._url.scrub)}"
+                f"cannot open store {self._url.redacted}: {one_line(exc, self._url.scrub)}"
             ) from None
 
     def _hello(self) -> dict[str, Any]:
@@ -178,6 +183,9 @@ class MongoBackend(ProcessRecorder):
             [("stream", ASCENDING), ("version", ASCENDING)], unique=True, name="stream_version"
         )
         events.create_index([("type", ASCENDING), ("_id", ASCENDING)], name="type_position")
+        # Transactions write `tracking`: create it here, not implicitly inside one
+        # (which servers before 4.4 refuse).
+        self._ctx.tracking.create_index([("notification_id", ASCENDING)], name="notification_id")
 
     def _bootstrap(self, initial_release: str) -> None:
         ctx = self._ctx
@@ -200,7 +208,7 @@ class MongoBackend(ProcessRecorder):
     def describe(self) -> dict[str, Any]:
         return {
             "backend": "mongodb",
-            "url": self.url,
+            "url": self._url.redacted,
             "database": self.database,
             "commits": (
                 "multi-document transactions" if self.transactions else "head-pointer commits"
@@ -209,6 +217,35 @@ class MongoBackend(ProcessRecorder):
             "read_concern": self.read_concern.level or "server default",
             "lease_clock": self._ctx.clock.source,
         }
+
+    # Exposed for projection storage in the same database (projections/storage/mongodb.py).
+    @property
+    def sessions(self) -> Sessions:
+        return self._ctx.sessions
+
+    def collection(self, name: str) -> Collection[Doc]:
+        return self._db.get_collection(name)
+
+    def drop_collection(self, name: str) -> None:
+        self._ctx.sessions.policy.call(f"drop {name}", lambda: self._db.drop_collection(name))
+
+    @contextmanager
+    def exclusive(self, operation: str) -> Iterator[None]:
+        """Hold the store's write lock: appends wait until the block ends (a
+        projection's publish "serialises with appends", as SQLite's write lock does)."""
+        lock = self._ctx.lock
+        owner = lock.new_owner(operation.replace(" ", "-"))
+        lock.take(owner, operation)
+        try:
+            yield
+        finally:
+            lock.release(owner)
+
+    def iter_log_where(self, after: int, upto: int | None, where: Doc) -> Iterator[Row]:
+        """iter_log narrowed by a server-side filter on the event documents (projection
+        storage's partitioned rebuilds)."""
+        for docs in self._pages("read the log", after, upto, where, ROW_FIELDS, _PAGE):
+            yield from map(to_row, docs)
 
     # --- metadata ----------------------------------------------------------------------
 
@@ -235,9 +272,19 @@ class MongoBackend(ProcessRecorder):
         return outcome.positions
 
     def append_stream_of_batches(
-        self, batches: Iterable[Sequence[NewRow]], guard: WriteGuard
+        self,
+        batches: Iterable[Sequence[NewRow]],
+        guard: WriteGuard,
+        *,
+        trusted_versions: bool = False,
     ) -> int:
-        outcome = self._writer.staged("import", "import", batches, guard, strict=True)
+        """The staged path (mongo/writer.py): all or nothing at any size. With
+        trusted_versions (the caller checked every stream starts at 1 and is
+        contiguous) and an empty log, only the first batch is checked, as SQLite
+        does; the unique (stream, version) index still refuses a duplicate."""
+        outcome = self._writer.staged(
+            "import", "import", batches, guard, strict=True, trusted_versions=trusted_versions
+        )
         self._wake()
         return outcome.count
 
@@ -330,6 +377,25 @@ class MongoBackend(ProcessRecorder):
         for docs in self._pages("read streams", after, None, extra, ROW_FIELDS, _PAGE):
             yield from map(to_row, docs)
 
+    def list_streams(self, prefix: str) -> list[str]:
+        """Ids of the streams that start with prefix (those with a version 1), sorted."""
+        ctx = self._ctx
+
+        def read(session: Session) -> list[str]:
+            cursor = ctx.events.find(
+                {
+                    "stream": {"$gte": prefix, "$lt": prefix + "\U0010ffff"},
+                    "version": 1,
+                    "_id": {"$lte": ctx.visible_head(session)},
+                },
+                {"stream": 1, "_id": 0},
+                sort=[("stream", ASCENDING)],
+                session=session,
+            )
+            return [doc["stream"] for doc in cursor]
+
+        return ctx.sessions.run("list streams", read)
+
     def iter_hashes(self, after: int = 0) -> Iterator[tuple[int, bytes]]:
         for docs in self._pages("read hashes", after, None, {}, {"hash": 1}, _HASH_PAGE):
             for doc in docs:
@@ -342,93 +408,19 @@ class MongoBackend(ProcessRecorder):
             for doc in docs:
                 yield (*to_row(doc), bytes(doc["hash"]))
 
-    # --- the upgrade lease ------------------------------------------------------------------
-    #
-    # Times are on the server's clock: the caller's now_us is shifted by the
-    # measured offset between this machine's clock and the server's
-    # (mongo/clock.py), so every state server judges expiry on one clock while
-    # a caller can still move time forward (now_us is honoured relative to its
-    # own clock). The token grows with every grant and is never reused.
+    # --- the upgrade lease (mongo/lease.py: server clock, fencing tokens) ----------------
 
     def read_lease(self) -> LeaseState | None:
-        return self._ctx.sessions.run("read the upgrade lease", self._ctx.read_lease)
+        return self._leases.read()
 
     def acquire_lease(self, holder: str, ttl_s: float, now_us: int) -> LeaseState:
-        ctx = self._ctx
-        now = ctx.clock.to_server(now_us)
-        grant = uuid.uuid4().hex
-
-        def cas(session: Session) -> LeaseState:
-            for _ in range(_CAS_ROUNDS):
-                current = ctx.lease.find_one({"_id": LEASE_ID}, session=session)
-                if current is not None and current.get("grant") == grant:
-                    return _lease(current)  # granted by our own earlier attempt
-                state = lease_from_doc(current)
-                if state is not None and state.holder and state.expires_at_us > now:
-                    raise LeaseHeldError(
-                        state.holder,
-                        format_us(state.acquired_at_us),
-                        format_us(state.expires_at_us),
-                    )
-                new: Doc = {
-                    "holder": holder,
-                    "token": (state.token if state else 0) + 1,
-                    "acquired_at": now,
-                    "expires_at": now + int(ttl_s * 1_000_000),
-                    "grant": grant,
-                }
-                if current is None:
-                    try:
-                        ctx.lease.insert_one({"_id": LEASE_ID, **new}, session=session)
-                    except DuplicateKeyError:
-                        continue
-                    return _lease(new)
-                unchanged = {k: current.get(k) for k in ("token", "holder", "expires_at")}
-                result = ctx.lease.update_one(
-                    {"_id": LEASE_ID, **unchanged}, {"$set": new}, session=session
-                )
-                if result.matched_count == 1:
-                    return _lease(new)
-            raise RetrySignal("the lease kept changing")
-
-        return self._lease_op("acquire the upgrade lease", cas)
+        return self._leases.acquire(holder, ttl_s, now_us)
 
     def renew_lease(self, token: int, ttl_s: float, now_us: int) -> LeaseState:
-        ctx = self._ctx
-        expires = ctx.clock.to_server(now_us) + int(ttl_s * 1_000_000)
-
-        def renew(session: Session) -> LeaseState:
-            current = ctx.lease.find_one_and_update(
-                {"_id": LEASE_ID, "token": token, "holder": {"$ne": ""}},
-                {"$set": {"expires_at": expires}},
-                return_document=ReturnDocument.AFTER,
-                session=session,
-            )
-            if current is None:
-                raise FencingError(f"upgrade lease {token} was lost: another grant superseded it")
-            return _lease(current)
-
-        return self._lease_op("renew the upgrade lease", renew)
+        return self._leases.renew(token, ttl_s, now_us)
 
     def release_lease(self, token: int) -> None:
-        ctx = self._ctx
-        self._lease_op(
-            "release the upgrade lease",
-            lambda s: ctx.lease.update_one(
-                {"_id": LEASE_ID, "token": token},
-                {"$set": {"holder": "", "expires_at": 0}},
-                session=s,
-            ),
-        )
-
-    def _lease_op(self, operation: str, fn: Callable[[Session], T]) -> T:
-        ctx = self._ctx
-        if self.transactions:
-            # Appends read the lease inside their transaction: no lock needed.
-            return ctx.sessions.run(operation, fn)
-        # Standalone: a staged commit re-checks the lease and then commits in
-        # two steps; lease changes take the write lock so none falls between.
-        return self._writer.under_lock(operation, lambda: ctx.sessions.run(operation, fn))
+        self._leases.release(token)
 
     # --- eventsourcing's recorder interface ------------------------------------------------
 
@@ -555,20 +547,14 @@ class MongoBackend(ProcessRecorder):
             subscription.wake()
 
     def insert_tracking(self, tracking: Tracking) -> None:
-        self._writer.tracking_only(tracking)
+        self._writer.tracking.insert(tracking)
 
     def max_tracking_id(self, application_name: str) -> int | None:
         ctx = self._ctx
         return ctx.sessions.run(
             "read tracking",
-            lambda s: self._writer.tracking_value(application_name, ctx.store_doc(s), s),
+            lambda s: self._writer.tracking.value(application_name, ctx.store_doc(s), s),
         )
-
-
-def _lease(doc: Doc) -> LeaseState:
-    state = lease_from_doc(doc)
-    assert state is not None
-    return state
 
 
 def _parse_originator(stream: str) -> UUID | str:

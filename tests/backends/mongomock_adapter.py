@@ -39,13 +39,18 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import mongomock
+import mongomock as _mongomock
 import pytest
-from mongomock import collection as mm_collection
-from mongomock import store as mm_store
+from mongomock import collection as _mm_collection
+from mongomock import store as _mm_store
 from pymongo.errors import AutoReconnect, DuplicateKeyError, InvalidOperation, OperationFailure
 from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
+
+# mongomock has no type hints: its modules are used as Any.
+mongomock: Any = _mongomock
+mm_collection: Any = _mm_collection
+mm_store: Any = _mm_store
 
 URI_VAR = "EVENTSTATE_TEST_MONGODB_URI"
 REAL_URI = os.environ.get(URI_VAR, "")
@@ -225,10 +230,10 @@ def _install_accelerator() -> None:
     def iter_documents(self: Any, spec: Any) -> Iterator[Any]:
         store = self._store
         if not store._documents:
-            return original_iter(self, spec)  # type: ignore[no-any-return]
+            return iter(original_iter(self, spec))
         ids = _index_of(store).candidates(spec)
         if ids is None:
-            return original_iter(self, spec)  # type: ignore[no-any-return]
+            return iter(original_iter(self, spec))
         documents = store._documents
         ordered = sorted(ids) if all(type(i) is int for i in ids) else list(ids)
         matches = mm_collection.filter_applies
@@ -247,12 +252,12 @@ def _install_accelerator() -> None:
             if len(index.unique_maps[name].get(_key(values, keys), ())) > 1:
                 raise DuplicateKeyError("E11000 Duplicate Key Error", 11000)
 
-    cls.__setitem__ = setitem  # type: ignore[method-assign]
-    cls.__delitem__ = delitem  # type: ignore[method-assign]
-    cls.drop = drop  # type: ignore[method-assign]
-    coll._iter_documents = iter_documents  # type: ignore[method-assign]
-    coll._ensure_uniques = ensure_uniques  # type: ignore[method-assign]
-    cls._es_accelerated = True  # type: ignore[attr-defined]
+    cls.__setitem__ = setitem
+    cls.__delitem__ = delitem
+    cls.drop = drop
+    coll._iter_documents = iter_documents
+    coll._ensure_uniques = ensure_uniques
+    cls._es_accelerated = True
 
 
 _install_accelerator()
@@ -358,6 +363,10 @@ class MockDatabase:
     def list_collection_names(self) -> list[str]:
         with self.server.operation(None):
             return list(self.server.mongo[self.name].list_collection_names())
+
+    def drop_collection(self, name: str) -> None:
+        with self.server.operation(None):
+            self.server.mongo[self.name].drop_collection(name)
 
 
 class MockSession:
@@ -512,9 +521,10 @@ class MockCollection:
                 rest = pipeline[1:]
             else:
                 docs, rest = list(self.raw.find()), pipeline
-            from mongomock.aggregate import process_pipeline
+            from mongomock import aggregate
 
-            return list(process_pipeline(docs, self.raw.database, rest, None))
+            run_pipeline: Any = aggregate.process_pipeline
+            return list(run_pipeline(docs, self.raw.database, rest, None))
 
         return self._read(session, run)
 
@@ -534,6 +544,14 @@ class MockCollection:
         return self._write(
             session,
             lambda: self.raw.update_one(spec, update, **kw),
+            lambda: self._ids(spec)[:1],
+            upsert=bool(kw.get("upsert")),
+        )
+
+    def replace_one(self, spec: Any, doc: Any, *, session: Any = None, **kw: Any) -> Any:
+        return self._write(
+            session,
+            lambda: self.raw.replace_one(spec, doc, **kw),
             lambda: self._ids(spec)[:1],
             upsert=bool(kw.get("upsert")),
         )
@@ -681,6 +699,10 @@ class _FaultyDatabase:
     def get_collection(self, name: str, **options: Any) -> _FaultyCollection:
         return _FaultyCollection(self.client, self.inner.get_collection(name, **options))
 
+    def drop_collection(self, name: str) -> None:
+        self.client.faults.check(f"drop.{name}", False)
+        self.inner.drop_collection(name)
+
 
 class _FaultyCollection:
     def __init__(self, client: FaultyClient, inner: Any) -> None:
@@ -740,6 +762,7 @@ class Target:
     mode: str  # the MongoBackend mode
     server: MockServer | None = None
     _clients: list[Any] = field(default_factory=list)
+    _databases: list[str] = field(default_factory=list)
 
     @property
     def is_real(self) -> bool:
@@ -755,11 +778,21 @@ class Target:
         self._clients.append(client)
         return client
 
+    def sibling(self, suffix: str) -> Target:
+        """Another database on the same server (dropped with this one)."""
+        from eventstate.backends.mongo.settings import parse_mongo_url, with_database
+
+        database = f"{parse_mongo_url(self.url).database}_{suffix}"
+        self._databases.append(database)
+        url = with_database(self.url, database)
+        return Target(self.name, url, self.mode, self.server, self._clients, self._databases)
+
     def cleanup(self) -> None:
         if self.server is None and self._clients:
             from eventstate.backends.mongo.settings import parse_mongo_url
 
-            self._clients[0].drop_database(parse_mongo_url(self.url).database)
+            for database in [parse_mongo_url(self.url).database, *self._databases]:
+                self._clients[0].drop_database(database)
         for client in self._clients:
             client.close()
 
@@ -779,26 +812,18 @@ def make_target(name: str) -> Target:
         )
     if not REAL_URI:
         pytest.skip(f"{URI_VAR} is not set: no real MongoDB server to test against")
-    from eventstate.backends.mongo.settings import _URL
+    from eventstate.backends.mongo.settings import with_database
 
-    match = _URL.match(REAL_URI)
-    assert match is not None, f"{URI_VAR} is not a mongodb:// URL"
-    base = (
-        REAL_URI[: match.start("db") - 1]
-        if match.group("db") is not None
-        else (REAL_URI.split("?", 1)[0].rstrip("/"))
-    )
-    query = f"?{match.group('query')}" if match.group("query") else ""
     mode = "standalone" if name == "real-standalone-mode" else "auto"
-    return Target(name, f"{base}/{database}{query}", mode)
+    return Target(name, with_database(REAL_URI, database), mode)
 
 
 def deep(doc: Any) -> Any:
     return copy.deepcopy(doc)
 
 
-@pytest.fixture(params=TARGET_NAMES)
-def target(request: pytest.FixtureRequest) -> Iterator[Target]:
+@pytest.fixture(params=TARGET_NAMES, name="target")
+def target_fixture(request: pytest.FixtureRequest) -> Iterator[Target]:
     """Every MongoDB target in turn (the real ones skip without a server)."""
     made = make_target(request.param)
     yield made

@@ -17,19 +17,17 @@ from typing import Any
 import pytest
 from eventsourcing.persistence import IntegrityError, StoredEvent, Tracking
 
-sys.path.insert(0, str(Path(__file__).parent))
-from mongomock_adapter import (
-    FaultyClient,
-    Target,
-    open_backend,
-    target,  # noqa: F401 - the fixture
-)
-
 from eventstate.backends.base import NewRow
 from eventstate.backends.mongo.retry import RetryPolicy
 from eventstate.errors import ConcurrencyConflictError
 from eventstate.gating import APPEND_GUARD
 from eventstate.hashing import GENESIS, event_hash
+from tests.backends.mongomock_adapter import (
+    FaultyClient,
+    Target,
+    open_backend,
+    target_fixture,  # noqa: F401 - the `target` fixture
+)
 
 
 def row(stream: str, version: int, writer: int) -> NewRow:
@@ -140,7 +138,7 @@ def test_a_reader_never_sees_part_of_a_commit(target: Target) -> None:
         staged.set()
         release.wait(10)
 
-    client.faults.add(commit_op, pause)  # type: ignore[arg-type, return-value]
+    client.faults.add(commit_op, pause)
     results: dict[str, Any] = {}
     slow_thread = threading.Thread(
         target=lambda: results.__setitem__(

@@ -4,9 +4,7 @@ an eventsourcing Application running on it."""
 
 from __future__ import annotations
 
-import sys
 import unittest
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,12 +20,10 @@ from eventsourcing.persistence import (
 from eventsourcing.tests.persistence import InfrastructureFactoryTestCase
 from eventsourcing.utils import Environment, get_topic
 
-sys.path.insert(0, str(Path(__file__).parent))
-from mongomock_adapter import REAL_URI, MockServer, make_target
-
 from eventstate.backends.mongo_factory import MongoFactory, _with_database_suffix
 from eventstate.backends.mongodb import MongoBackend
 from eventstate.backends.views import AggregateRecorderView
+from tests.backends.mongomock_adapter import REAL_URI, MockServer, make_target
 
 _SERVER = MockServer()
 
@@ -114,8 +110,12 @@ def test_snapshots_live_in_their_own_database() -> None:
     assert _with_database_suffix("mongodb://h1,h2/db?replicaSet=rs", "snapshots") == (
         "mongodb://h1,h2/db_snapshots?replicaSet=rs"
     )
+    # A user keeps authenticating where it did: the URL's database, else admin.
     assert _with_database_suffix("mongodb://u:p@h", "snapshots") == (
-        "mongodb://u:p@h/eventstate_snapshots"
+        "mongodb://u:p@h/eventstate_snapshots?authSource=admin"
+    )
+    assert _with_database_suffix("mongodb://u:p@h/prod?w=1", "snapshots") == (
+        "mongodb://u:p@h/prod_snapshots?w=1&authSource=prod"
     )
 
 
@@ -145,7 +145,7 @@ def test_an_application_with_snapshots_runs_on_the_factory() -> None:
     }
     app = DogSchool(env=env)
     dog_id = app.register("Fido")
-    dog = app.repository.get(dog_id)
+    dog: Dog = app.repository.get(dog_id)
     dog.add_trick("roll over")
     app.save(dog)
     app.take_snapshot(dog_id)

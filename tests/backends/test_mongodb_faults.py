@@ -6,9 +6,7 @@ client, so these run on mongomock and, unchanged, on a real server.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,15 +19,6 @@ from pymongo.errors import (
     ServerSelectionTimeoutError,
 )
 
-sys.path.insert(0, str(Path(__file__).parent))
-from mongomock_adapter import (
-    FaultyClient,
-    Target,
-    open_backend,
-    target,  # noqa: F401 - the fixture
-    transient,
-)
-
 from eventstate.backends.base import NewRow
 from eventstate.backends.mongo.retry import (
     MongoOperationError,
@@ -39,6 +28,13 @@ from eventstate.backends.mongo.retry import (
 )
 from eventstate.errors import ConcurrencyConflictError
 from eventstate.gating import APPEND_GUARD
+from tests.backends.mongomock_adapter import (
+    FaultyClient,
+    Target,
+    open_backend,
+    target_fixture,  # noqa: F401 - the `target` fixture
+    transient,
+)
 
 
 def row(stream: str, version: int) -> NewRow:
@@ -153,7 +149,9 @@ def test_retries_are_bounded_with_growing_jittered_waits(target: Target) -> None
 def test_errors_that_retrying_cannot_fix_are_not_retried(target: Target) -> None:
     backend, client = faulty_backend(target)
     client.faults.add("events.insert_many", lambda: OperationFailure("not authorized", 13))
-    with pytest.raises(MongoOperationError, match=r"^MongoDB append( insert)? failed: not authorized"):
+    with pytest.raises(
+        MongoOperationError, match=r"^MongoDB append( insert)? failed: not authorized"
+    ):
         backend.append([row("a", 1)], APPEND_GUARD)
     assert client.faults.calls.count("events.insert_many") == 1
     assert_log(backend, [])
@@ -179,3 +177,66 @@ def test_which_errors_are_transient() -> None:
     assert not is_transient(DuplicateKeyError("E11000", 11000))
     assert not is_transient(ServerSelectionTimeoutError("no servers"))
     assert not is_transient(ValueError("x"))
+
+
+def test_tracking_survives_a_crash_right_after_the_commit(target: Target) -> None:
+    """Events and their tracking record commit together, also when the writer
+    dies between its commit and anything after it (on a standalone server the
+    record is applied from the store document by whoever comes next)."""
+    from eventsourcing.persistence import StoredEvent, Tracking
+
+    client = FaultyClient(target.client())
+    dying = open_backend(target, client=client, retry=RetryPolicy(attempts=1))
+    survivor = open_backend(target)
+
+    def cut() -> None:
+        client.faults.cut = True  # the commit reached the server; then the process died
+
+    client.faults.add(_commit_op(dying), cut, after=True)
+    try:
+        dying.insert_events([StoredEvent("s", 1, "t", b"1")], tracking=Tracking("up", 3))
+        died_before_returning = False
+    except MongoRetryExhaustedError:
+        died_before_returning = True
+    # A transaction's commit is the last step; a staged write still had work after it.
+    assert died_before_returning is not dying.transactions
+    assert survivor.max_tracking_id("up") == 3
+    assert [e.originator_version for e in survivor.select_events("s")] == [1]
+    with pytest.raises(Exception, match="not beyond"):
+        survivor.insert_events([StoredEvent("s", 2, "t", b"2")], tracking=Tracking("up", 3))
+    survivor.insert_events([StoredEvent("s", 2, "t", b"2")], tracking=Tracking("up", 4))
+    assert survivor.max_tracking_id("up") == 4
+    raw = target.client().get_database(survivor.database).get_collection("meta")
+    assert raw.find_one({"_id": "store"})["pending_tracking"] is None  # applied
+
+
+def test_when_every_reply_is_lost_committed_events_are_kept(target: Target) -> None:
+    """An append the server did commit is never rolled back by the cleanup after
+    a failure. (A staged write reads its commit back and succeeds; a
+    transaction's every commit reply is lost, so past the bound its caller
+    hears of a failure.)"""
+    backend, client = faulty_backend(target, retry=RetryPolicy(attempts=3, base_s=0.001))
+    client.faults.add(
+        _commit_op(backend), lambda: AutoReconnect("reply lost"), after=True, times=10_000
+    )
+    if backend.transactions:
+        with pytest.raises(MongoRetryExhaustedError):
+            backend.append([row("a", 1), row("a", 2)], APPEND_GUARD)
+    else:
+        assert backend.append([row("a", 1), row("a", 2)], APPEND_GUARD) == [1, 2]
+    client.faults.faults.clear()
+    assert_log(backend, [("a", 1), ("a", 2)])
+    assert backend.append([row("a", 3)], APPEND_GUARD) == [3]
+
+
+def test_a_lost_acknowledgement_of_a_tracking_only_write(target: Target) -> None:
+    """A process application that handled a notification without new events
+    records only its position; the retry after a lost reply is not refused."""
+    from eventsourcing.persistence import Tracking
+
+    backend, client = faulty_backend(target)
+    client.faults.add(_commit_op(backend), lambda: AutoReconnect("reply lost"), after=True, times=4)
+    assert list(backend.insert_events([], tracking=Tracking("up", 9))) == []
+    client.faults.add(_commit_op(backend), lambda: AutoReconnect("reply lost"), after=True, times=4)
+    backend.insert_tracking(Tracking("up", 10))
+    assert backend.max_tracking_id("up") == 10

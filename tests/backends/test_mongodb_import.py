@@ -3,28 +3,24 @@ importing process dies part way; the next writer or opener cleans up."""
 
 from __future__ import annotations
 
-import sys
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent))
-from mongomock_adapter import (
-    FaultyClient,
-    Target,
-    open_backend,
-    target,  # noqa: F401 - the fixture
-)
 
 from eventstate.backends.base import NewRow
 from eventstate.backends.mongo.lock import StoreBusyError
 from eventstate.backends.mongo.retry import MongoRetryExhaustedError, RetryPolicy
 from eventstate.errors import StreamVersionGapError
 from eventstate.gating import APPEND_GUARD
+from tests.backends.mongomock_adapter import (
+    FaultyClient,
+    Target,
+    open_backend,
+    target_fixture,  # noqa: F401 - the `target` fixture
+)
 
 
 def row(stream: str, version: int) -> NewRow:
@@ -157,7 +153,9 @@ def test_a_writer_gives_up_on_a_live_lock_with_a_clear_error(target: Target) -> 
         in_import.set()
         finish.wait(10)
 
-    thread = threading.Thread(target=lambda: importer.append_stream_of_batches(held(), APPEND_GUARD))
+    thread = threading.Thread(
+        target=lambda: importer.append_stream_of_batches(held(), APPEND_GUARD)
+    )
     thread.start()
     try:
         assert in_import.wait(5)
@@ -167,3 +165,64 @@ def test_a_writer_gives_up_on_a_live_lock_with_a_clear_error(target: Target) -> 
         finish.set()
         thread.join(10)
     assert writer.append([row("x", 1)], APPEND_GUARD) == [2]
+
+
+def test_trusted_versions_skip_checks_but_never_duplicates(target: Target) -> None:
+    from eventstate.errors import ConcurrencyConflictError
+
+    backend = open_backend(target)
+    assert (
+        backend.append_stream_of_batches(batches(3, 4), APPEND_GUARD, trusted_versions=True) == 12
+    )
+    other = open_backend(target)
+    other_batches = [[row("t", 1), row("t", 2)], [row("t", 2)]]  # the caller's check missed one
+    fresh = open_backend(target.sibling("empty"))
+    with pytest.raises(ConcurrencyConflictError, match="t version 2"):
+        fresh.append_stream_of_batches(other_batches, APPEND_GUARD, trusted_versions=True)
+    assert visible(fresh) == (0, 0, []) and stored(target, fresh) == 0
+    assert other.head() == 12
+
+
+_IMPORTER = """
+import sys, time
+from eventstate.backends.mongodb import MongoBackend
+from eventstate.gating import APPEND_GUARD
+url = sys.argv[1]
+backend = MongoBackend(url, initial_release="3.0", lock_ttl_s=1.0, chunk=50)
+
+def batches():
+    for b in range(10_000):
+        yield [("imp", b * 50 + i + 1, "T", 1, 1, b"x") for i in range(50)]
+        if b == 3:
+            print("importing", flush=True)
+        time.sleep(0.01)
+
+backend.append_stream_of_batches(batches(), APPEND_GUARD)
+"""
+
+
+def test_a_process_killed_mid_import_leaves_nothing_visible(target: Target) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    if not target.is_real:
+        pytest.skip("a killed process needs a server outside this process")
+    before = open_backend(target)
+    before.append([row("before", 1)], APPEND_GUARD)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])}
+    child = subprocess.Popen(
+        [sys.executable, "-c", _IMPORTER, target.url], env=env, stdout=subprocess.PIPE
+    )
+    assert child.stdout is not None and child.stdout.readline().strip() == b"importing"
+    time.sleep(0.3)
+    os.kill(child.pid, signal.SIGKILL)  # no cleanup code runs
+    child.wait()
+    assert stored(target, before) > 1  # its staged rows are there ...
+    assert visible(before) == (1, 1, [1])  # ... and invisible
+    time.sleep(1.2)  # its write lock expires
+    reopened = open_backend(target)  # the next opener removes them
+    assert stored(target, reopened) == 1 and visible(reopened) == (1, 1, [1])
+    assert reopened.append([row("after", 1)], APPEND_GUARD) == [2]

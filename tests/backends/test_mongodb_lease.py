@@ -2,25 +2,21 @@
 
 from __future__ import annotations
 
-import sys
 import threading
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 from pymongo.errors import AutoReconnect
 
-sys.path.insert(0, str(Path(__file__).parent))
-from mongomock_adapter import (
+from eventstate.errors import FencingError, LeaseHeldError
+from eventstate.timeutil import format_us, now_us
+from tests.backends.mongomock_adapter import (
     FaultyClient,
     Target,
     open_backend,
-    target,  # noqa: F401 - the fixture
+    target_fixture,  # noqa: F401 - the `target` fixture
 )
-
-from eventstate.errors import FencingError, LeaseHeldError
-from eventstate.timeutil import format_us, now_us
 
 S = 1_000_000
 
@@ -83,7 +79,8 @@ def test_expiry_is_judged_on_the_servers_clock(target: Target) -> None:
     with pytest.raises(LeaseHeldError):
         skewed.acquire_lease("b", 60, now_us() + fast)  # "now", on its own clock
     # Both see the same expiry, on the server's clock.
-    assert abs(skewed.read_lease().expires_at_us - lease.expires_at_us) < S  # type: ignore[union-attr]
+    seen = skewed.read_lease()
+    assert seen is not None and abs(seen.expires_at_us - lease.expires_at_us) < S
 
 
 def test_lease_times_follow_a_server_clock_that_differs(target: Target) -> None:

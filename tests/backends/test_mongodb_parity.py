@@ -5,22 +5,19 @@ give the same results, errors, logs, hashes, metadata and lease on both."""
 from __future__ import annotations
 
 import sys
-from unittest import mock
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
+from unittest import mock
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-sys.path.insert(0, str(Path(__file__).parent))
-import pytest
-from mongomock_adapter import REAL_URI, TARGET_NAMES, make_target, open_backend
 
 from eventstate.backends.base import UPGRADING, NewRow
 from eventstate.backends.sqlite import SQLiteBackend
 from eventstate.errors import ConcurrencyConflictError
 from eventstate.gating import APPEND_GUARD, FencedGuard, ImportGuard, MetaChange
+from tests.backends.mongomock_adapter import REAL_URI, TARGET_NAMES, make_target, open_backend
 
 STREAMS = ["model:m", "machine:m:0", "machine:m:1", "unit:m:a/0"]
 T0 = 1_700_000_000_000_000
@@ -116,6 +113,8 @@ def state(backend: Any) -> Any:
         replace(meta, extra=extra),
         lease,
         backend.stream_heads(STREAMS),
+        backend.list_streams(""),
+        backend.list_streams("machine:"),
     )
 
 

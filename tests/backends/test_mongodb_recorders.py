@@ -8,9 +8,7 @@ forced).
 
 from __future__ import annotations
 
-import sys
 import unittest
-from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
@@ -23,18 +21,16 @@ from eventsourcing.tests.persistence import (
     TrackingRecorderTestCase,
 )
 
-sys.path.insert(0, str(Path(__file__).parent))
-from mongomock_adapter import (
+from eventstate.backends.mongodb import MongoBackend
+from eventstate.backends.views import AggregateRecorderView
+from tests.backends.mongomock_adapter import (
     REAL_URI,
     TARGET_NAMES,
     Target,
     make_target,
     open_backend,
-    target,
+    target_fixture,  # noqa: F401 - the `target` fixture
 )
-
-from eventstate.backends.mongodb import MongoBackend
-from eventstate.backends.views import AggregateRecorderView
 
 
 class _MongoStore:

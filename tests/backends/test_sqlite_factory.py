@@ -83,7 +83,7 @@ def test_an_application_keeps_its_events_in_the_store(tmp_path: Path) -> None:
     env = {"PERSISTENCE_MODULE": SQLiteFactory.__module__, "SQLITE_DBNAME": str(path)}
     app = DogSchool(env=env)
     dog_id = app.register("Fido")
-    dog = app.repository.get(dog_id)
+    dog: Dog = app.repository.get(dog_id)
     dog.add_trick("roll over")
     app.save(dog)
     assert app.repository.get(dog_id).tricks == ["roll over"]

@@ -163,6 +163,10 @@ class WriteLock:
             )
         self._renewed[owner] = time.monotonic()
 
+    def forget(self, owner: str) -> None:
+        """A commit released the lock with its own update: drop the bookkeeping."""
+        self._renewed.pop(owner, None)
+
     def release(self, owner: str) -> None:
         self._renewed.pop(owner, None)
         self._sessions.run(

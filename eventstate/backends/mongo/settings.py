@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import unquote
 
 from pymongo.read_concern import ReadConcern
@@ -22,9 +22,9 @@ _BAD_DB_CHARS = re.compile(r'[/\\. "$\x00*<>:|?]')
 
 @dataclass(frozen=True)
 class MongoURL:
-    raw: str
-    database: str
-    password: str  # "" when the URL has none; only ever used to scrub messages
+    raw: str = field(repr=False)  # holds the password: never in a repr
+    database: str = ""
+    password: str = field(default="", repr=False)  # only ever used to scrub messages
 
     @property
     def redacted(self) -> str:
@@ -51,6 +51,26 @@ def parse_mongo_url(url: str) -> MongoURL:
     if _BAD_DB_CHARS.search(database) or len(database.encode()) > 63:
         raise StoreURLError(f"store URL {redact_url(url)!r}: {database!r} is not a database name")
     return MongoURL(raw=url, database=database, password=password)
+
+
+def with_database(url: str, database: str) -> str:
+    """The same URL naming another database, authenticating where it did before.
+
+    MongoDB authenticates against the URL's database unless `authSource` says
+    otherwise, so a user defined there keeps working only if we say so.
+    """
+    match = _URL.match(url)
+    if match is None:
+        raise StoreURLError(f"store URL {redact_url(url)!r} is not a MongoDB URL")
+    base = f"{match.group('scheme')}://" + (
+        f"{match.group('auth')}@" if match.group("auth") else ""
+    )
+    query = match.group("query") or ""
+    options = [part for part in query.split("&") if part]
+    if match.group("auth") and not any(o.lower().startswith("authsource=") for o in options):
+        options.append(f"authSource={unquote(match.group('db') or '') or 'admin'}")
+    tail = f"?{'&'.join(options)}" if options else ""
+    return f"{base}{match.group('hosts')}/{database}{tail}"
 
 
 def effective_write_concern(configured: WriteConcern, replicated: bool) -> WriteConcern:

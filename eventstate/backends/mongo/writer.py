@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-from eventsourcing.persistence import IntegrityError, Tracking
+from eventsourcing.persistence import Tracking
 from pymongo.client_session import ClientSession
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
@@ -44,7 +44,8 @@ from eventstate.backends.mongo.documents import (
 from eventstate.backends.mongo.lock import LockInfo, LockLostError, StoreBusyError
 from eventstate.backends.mongo.retry import MongoOperationError, RetrySignal
 from eventstate.backends.mongo.sequencing import check_strict, check_unique, chunks
-from eventstate.errors import EventStateError
+from eventstate.backends.mongo.tracking import TrackingRecords
+from eventstate.errors import ConcurrencyConflictError, EventStateError
 from eventstate.hashing import GENESIS
 
 T = TypeVar("T")
@@ -89,6 +90,7 @@ def _is_duplicate(exc: Exception) -> bool:
 class Writer:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
+        self.tracking = TrackingRecords(ctx)
 
     # --- transactional -----------------------------------------------------------
 
@@ -125,10 +127,12 @@ class Writer:
                     return Outcome(int(mine["_id"]), len(rows), meta)  # committed already
                 if ctx.has_rows_above(head, session):
                     raise _Orphans
+            elif tracking is not None and self.tracking.recorded_by(tracking, batch, session):
+                return Outcome(head + 1, 0, meta)  # a tracking-only write, committed already
             new_meta = guard.check(meta, ctx.read_lease(session), head)
             self._check_versions(rows, strict, session)
             if tracking is not None:
-                self._check_tracking(tracking, doc, session)
+                self.tracking.check(tracking, doc, session)
             update: Doc = {}
             if new_meta is not None:
                 update.update(meta_set(new_meta, doc))
@@ -153,7 +157,7 @@ class Writer:
                         raise _Orphans from exc
                     raise
             if tracking is not None:
-                self._write_tracking(tracking, session)
+                self.tracking.write(tracking, session, batch)
             return Outcome(head + 1, len(rows), new_meta or meta)
 
         return self._waiting_for_lock(operation, lambda: ctx.sessions.transaction(operation, body))
@@ -197,6 +201,7 @@ class Writer:
         *,
         strict: bool,
         tracking: Tracking | None = None,
+        trusted_versions: bool = False,
     ) -> Outcome:
         ctx = self.ctx
         batch = new_batch_id()
@@ -204,7 +209,7 @@ class Writer:
         doc = ctx.lock.take(owner, kind)
         head = int(doc["head"])
         try:
-            doc = self._roll_forward(doc)
+            doc = self.tracking.roll_forward(doc)
             ctx.sessions.run(
                 "remove rows a dead writer left",
                 lambda s: ctx.events.delete_many({"_id": {"$gt": head}}, session=s),
@@ -216,14 +221,16 @@ class Writer:
                 lambda s: guard.check(meta, ctx.read_lease(s), head),
             )
             if tracking is not None:
-                ctx.sessions.run("check tracking", lambda s: self._check_tracking(tracking, doc, s))
+                ctx.sessions.run("check tracking", lambda s: self.tracking.check(tracking, doc, s))
             position = head
             last_hash = bytes(doc.get("head_hash") or b"") or GENESIS
             extended = False  # as SQLite: any batch, even empty, rewrites head_hash
+            trusted = trusted_versions and head == 0  # the caller checked from version 1
             for given in batches:
-                extended = True
                 rows = list(given)
-                self._check_staged_versions(operation, rows, strict)
+                if not (trusted and extended):  # the first batch is always checked
+                    self._check_staged_versions(operation, rows, strict)
+                extended = True
                 for part in chunks(rows, ctx.chunk):
                     docs, last_hash = event_docs(part, position + 1, last_hash, batch)
                     self._insert_staged(operation, docs, batch)
@@ -242,8 +249,9 @@ class Writer:
         except BaseException:
             self._abandon(owner, batch)
             raise
+        ctx.lock.forget(owner)
         if tracking is not None:
-            self._roll_forward(None)
+            self.tracking.roll_forward(None)
         return Outcome(head + 1, position - head, saved)
 
     def _check_staged_versions(self, operation: str, rows: list[NewRow], strict: bool) -> None:
@@ -267,12 +275,21 @@ class Writer:
             try:
                 ctx.events.insert_many(docs, ordered=True, session=session)
             except (BulkWriteError, DuplicateKeyError) as exc:
-                if _is_duplicate(exc):
-                    raise LockLostError(
-                        f"{operation}: another writer wrote while we held the write lock "
-                        "(ours had expired); nothing was committed"
-                    ) from None
-                raise
+                if not _is_duplicate(exc):
+                    raise
+                wanted: dict[str, list[int]] = {}
+                for doc in docs:
+                    wanted.setdefault(doc["stream"], []).append(doc["version"])
+                ours = set(ctx.existing(wanted, session))
+                for doc in docs:  # a version twice in this very write (unchecked batches)
+                    if (doc["stream"], doc["version"]) in ours:
+                        raise ConcurrencyConflictError(
+                            doc["stream"], doc["version"], "twice in this import"
+                        ) from None
+                raise LockLostError(
+                    f"{operation}: another writer wrote while we held the write lock "
+                    "(ours had expired); nothing was committed"
+                ) from None
 
         ctx.sessions.run(f"{operation} insert", insert)
 
@@ -379,7 +396,7 @@ class Writer:
         if taken is None:
             return False
         try:
-            taken = self._roll_forward(taken)
+            taken = self.tracking.roll_forward(taken)
             top = int(taken["head"])
             ctx.sessions.run(
                 "remove rows a dead writer left",
@@ -388,84 +405,6 @@ class Writer:
         finally:
             ctx.lock.release(owner)
         return True
-
-    # --- tracking ------------------------------------------------------------------------
-
-    def tracking_value(self, application_name: str, doc: Doc, session: Session) -> int | None:
-        values: list[int] = []
-        found = self.ctx.tracking.find_one({"_id": application_name}, session=session)
-        if found is not None:
-            values.append(int(found["notification_id"]))
-        pending = doc.get("pending_tracking")
-        if pending and pending.get("app") == application_name:
-            values.append(int(pending["id"]))
-        return max(values) if values else None
-
-    def _check_tracking(self, tracking: Tracking, doc: Doc, session: Session) -> None:
-        current = self.tracking_value(tracking.application_name, doc, session)
-        if current is not None and current >= tracking.notification_id:
-            raise IntegrityError(
-                f"tracking {tracking.application_name} {tracking.notification_id} is not beyond "
-                "the recorded position"
-            )
-
-    def _write_tracking(self, tracking: Tracking, session: Session) -> None:
-        self.ctx.tracking.update_one(
-            {"_id": tracking.application_name},
-            {"$max": {"notification_id": tracking.notification_id}},
-            upsert=True,
-            session=session,
-        )
-
-    def _roll_forward(self, doc: Doc | None) -> Doc:
-        """Apply a tracking record a staged commit left pending (idempotent)."""
-        ctx = self.ctx
-        if doc is None:
-            doc = ctx.sessions.run("read the store", lambda s: ctx.store_doc(s))
-        pending = doc.get("pending_tracking")
-        if not pending:
-            return doc
-        tracking = Tracking(str(pending["app"]), int(pending["id"]))
-
-        def apply(session: Session) -> None:
-            self._write_tracking(tracking, session)
-            ctx.meta.update_one(
-                {
-                    "_id": STORE_ID,
-                    "pending_tracking.app": tracking.application_name,
-                    "pending_tracking.id": tracking.notification_id,
-                },
-                {"$set": {"pending_tracking": None}},
-                session=session,
-            )
-
-        ctx.sessions.run("apply a pending tracking record", apply)
-        return {**doc, "pending_tracking": None}
-
-    def tracking_only(self, tracking: Tracking) -> None:
-        """eventsourcing's insert_tracking: recorded only if beyond the last one."""
-        ctx = self.ctx
-        if ctx.transactions:
-
-            def body(session: ClientSession) -> None:
-                self._check_tracking(tracking, ctx.store_doc(session), session)
-                self._write_tracking(tracking, session)
-
-            ctx.sessions.transaction("insert tracking", body)
-            return
-        # Standalone: under the write lock, so a pending record is applied first.
-        owner = ctx.lock.new_owner("tracking")
-        doc = ctx.lock.take(owner, "tracking")
-        try:
-            doc = self._roll_forward(doc)
-
-            def write(session: Session) -> None:
-                self._check_tracking(tracking, doc, session)
-                self._write_tracking(tracking, session)
-
-            ctx.sessions.run("insert tracking", write)
-        finally:
-            ctx.lock.release(owner)
 
     # --- shared ------------------------------------------------------------------------------
 
