@@ -59,18 +59,52 @@ def machines(cli: CliContext, model_uuid: str | None, as_json: bool) -> None:
     table("machines", MACHINE_COLUMNS, [_machine_row(doc, names) for doc in docs])
 
 
-# The as-of options (`--at TIME | --version N`) belong to this command; they read the
-# document at a point of the log instead of the live copy (audit, not written here).
 @click.command()
 @click.argument("model_uuid", metavar="MODEL")
 @click.argument("machine_id", metavar="ID")
+@click.option(
+    "--at",
+    "at",
+    metavar="TIME",
+    default=None,
+    help="The document as it was at TIME (ISO 8601, UTC if no offset).",
+)
+@click.option(
+    "--version",
+    "version",
+    type=click.IntRange(min=1),
+    default=None,
+    help="The document as of version N of the machine's stream.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the document as JSON.")
 @pass_cli
-def machine(cli: CliContext, model_uuid: str, machine_id: str, as_json: bool) -> None:
-    """One machine document (MODEL is the model uuid, ID the machine id: 0, 0/lxd/1)."""
-    from projections import service
+def machine(
+    cli: CliContext,
+    model_uuid: str,
+    machine_id: str,
+    at: str | None,
+    version: int | None,
+    as_json: bool,
+) -> None:
+    """One machine document (MODEL is the model uuid, ID the machine id: 0, 0/lxd/1).
 
-    doc = service.machine(cli.store(), model_uuid, machine_id)
+    With --at or --version: as it was then, folded from the upcast history.
+    """
+    if at is not None and version is not None:
+        raise click.UsageError("give --at or --version, not both")
+    if at is None and version is None:
+        from projections import service
+
+        doc = service.machine(cli.store(), model_uuid, machine_id)
+    else:
+        from eventstate.audit.asof import machine_as_of
+        from eventstate.timeutil import parse_user_time
+
+        try:
+            at_us = None if at is None else parse_user_time(at)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--at") from None
+        doc = machine_as_of(cli.store(), model_uuid, machine_id, at_us=at_us, version=version)
     show_machine(doc, as_json)
 
 
