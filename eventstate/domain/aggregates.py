@@ -29,10 +29,15 @@ class Aggregate:
         self.stream = stream
         self.version = version
         self.pending: list[NewEvent] = []
+        self.cache_key: tuple[str, ...] = ()  # set by the repository that loaded it
 
     @property
     def exists(self) -> bool:
         return self.version > 0 or bool(self.pending)
+
+    def fast_forward(self, events: Sequence[Event]) -> None:
+        """Bring a cached aggregate up to date with events other writers appended."""
+        raise NotImplementedError
 
     def _record(self, type_name: str, data: dict[str, Any]) -> None:
         self.pending.append(
@@ -48,6 +53,11 @@ class _Folded(Aggregate):
         self._docs = MemoryDocumentSet()
         self._fold = Fold(self._docs)
         self._fold.apply_many(events)
+
+    def fast_forward(self, events: Sequence[Event]) -> None:
+        if events:
+            self._fold.apply_many(events)
+            self.version = events[-1].version
 
     def _apply_pending(self, event: NewEvent) -> None:
         self._fold.apply(event.stream, event.version, event.type, event.data, 0)
@@ -268,11 +278,16 @@ class Unit(Aggregate):
         self.unit_name = unit_name
         self.machine_id: str | None = None
         self.destroyed = False
+        self.fast_forward(events)
+
+    def fast_forward(self, events: Sequence[Event]) -> None:
         for event in events:
             if event.type == "UnitAssignedToMachine":
                 self.machine_id = event.data["machine_id"]
             elif event.type == "UnitDestroyed":
                 self.destroyed = True
+        if events:
+            self.version = events[-1].version
 
     def assign(self, machine: Machine) -> None:
         state = machine._require_alive(f"assign {self.unit_name} to")

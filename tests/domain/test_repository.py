@@ -180,3 +180,17 @@ def test_legacy_containers_keep_their_streams(store: EventStore) -> None:
     assert (
         repo.add_machine(maas, base="ubuntu@22.04", parent="0", container_type="lxd") == "0/lxd/1"
     )
+
+
+def test_cached_aggregates_see_other_writers(store: EventStore) -> None:
+    """A server's cached aggregate is brought up to date with what others appended."""
+    mine, theirs = Repository(store), Repository(store)
+    uuid = _model(mine)
+    mine.add_machine(uuid, base="ubuntu@22.04")
+    mine.set_supported_containers(uuid, "0", ["lxd"])  # cached in `mine` at version 2
+    theirs.set_machine_addresses(uuid, "0", ["10.1.1.1"])  # version 3, behind mine's back
+    mine.set_machine_life(uuid, "0", "dying")  # loads from cache + fast-forward: version 4
+    state = mine.get_machine(uuid, "0")
+    assert state["addresses"][0]["value"] == "10.1.1.1"
+    assert state["life"] == "dying"
+    assert [e.version for e in store.read_stream(f"machine:{uuid}:0")] == [1, 2, 3, 4]
