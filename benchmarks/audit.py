@@ -24,6 +24,7 @@ import contextlib
 import io
 import os
 import random
+import resource
 import statistics
 import sys
 import time
@@ -61,14 +62,18 @@ class Recorded(DomainEvent):
     data: dict[str, Any]
 
 
+# The stored topics name this module as importable, also when it runs as a script.
+TOPIC_MODULE = "benchmarks.audit"
+
+
 def _recorded_class(name: str) -> type[Recorded]:
-    cls = type(name, (Recorded,), {"__module__": __name__, "__qualname__": name})
-    globals()[name] = cls  # eventsourcing resolves "<module>:<name>" topics
+    cls = type(name, (Recorded,), {"__module__": TOPIC_MODULE, "__qualname__": name})
+    globals()[name] = cls  # eventsourcing resolves "benchmarks.audit:<name>" topics
     return cls
 
 
 # One class per stored (1.14) type name: eventsourcing resolves a topic per event.
-RECORDED: dict[str, type[Recorded]] = {
+RECORDED: dict[str, Any] = {
     name: _recorded_class(name)
     for name in (
         "EnvironmentCreated", "EnvironConfigChanged", "AgentVersionSet", "MachineAdded",
@@ -127,7 +132,16 @@ def main() -> None:
             start = notifications[-1].id + 1
         assert count == args.events, count
 
-    runs = [(parallel, verify_default), (baseline, read_baseline), (alone, verify_alone)]
+    cpu: dict[str, list[float]] = {}
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+    runs = [
+        (measure, _cpu_timed(fn, cpu.setdefault(measure.name, [])))
+        for measure, fn in (
+            (parallel, verify_default),
+            (baseline, read_baseline),
+            (alone, verify_alone),
+        )
+    ]
     alternate(runs, args.rounds)
     for result in reports:
         assert result.ok and result.events == args.events, result.problems[:5]
@@ -139,13 +153,20 @@ def main() -> None:
         f"verify: {args.events:,} legacy 1.14 events, {reports[0].streams:,} streams, "
         f"{reports[0].documents:,} projected documents compared",
         [
-            Comparison(f"verify ({workers} processes)", parallel, baseline, TARGET_RATIO),
+            Comparison(
+                f"verify (default: {workers} process{'es' if workers > 1 else ''})",
+                parallel,
+                baseline,
+                TARGET_RATIO,
+            ),
             Comparison("verify (one process)", alone, baseline, TARGET_RATIO),
         ],
         notes=[
             f"seconds per round: verify {_seconds(parallel)}; one process {_seconds(alone)}; "
             f"baseline {_seconds(baseline)}",
-            f"CPUs available: {_cpus()}",
+            "CPU seconds per round (this process and its workers): "
+            + "; ".join(f"{name} {_list(values)}" for name, values in cpu.items()),
+            f"CPUs available: {_cpus()}; load average before the rounds: {load}",
         ],
     )
 
@@ -167,18 +188,10 @@ def time_history(store: EventStore, url: str, machines: int, seed: int) -> dict[
         api.append((time.perf_counter() - started) * 1000)
         events.append(len(found))
         started = time.perf_counter()
-        with contextlib.redirect_stdout(_Sink()):
+        with contextlib.redirect_stdout(io.TextIOWrapper(io.BytesIO())):
             cli.main(["--store", url, "history", stream, "--json"], standalone_mode=False)
         command.append((time.perf_counter() - started) * 1000)
     return {"api": api, "cli": command, "events": events}
-
-
-class _Sink(io.StringIO):
-    """Standard output with a byte buffer, thrown away."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.buffer = io.BytesIO()
 
 
 def show_history(timings: dict[str, list[float]], machines: int) -> None:
@@ -259,7 +272,29 @@ def write_baseline(store: EventStore, path: Path) -> None:
 
 
 def _seconds(measure: Measure) -> str:
-    return ", ".join(f"{s:.2f}" for s in measure.seconds)
+    return _list(measure.seconds)
+
+
+def _list(values: list[float]) -> str:
+    return ", ".join(f"{value:.2f}" for value in values)
+
+
+def _cpu_timed(fn: Any, into: list[float]) -> Any:
+    """`fn`, also recording the CPU time it takes in this process and its children: on
+    a busy machine wall time swings, CPU time much less."""
+
+    def timed() -> None:
+        before = _cpu_seconds()
+        fn()
+        into.append(_cpu_seconds() - before)
+
+    return timed
+
+
+def _cpu_seconds() -> float:
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def _cpus() -> int:

@@ -6,7 +6,9 @@ whatever it is (a string, a number, a whole map), at any depth of a payload. The
 itself keeps the real values: `export` is a lossless backup and is never redacted.
 
 `redact` is on the output path of every event `history` prints, so a payload without
-credential keys costs one cached lookup per key and is returned as is, uncopied.
+credential keys costs one cached lookup per key and is returned as is, uncopied. Free
+text that may spell a credential out is scrubbed too: an upgrade's abort `reason` (it
+quotes the upcast error) and `key=value` strings (`password=...` in a malformed payload).
 `redact_text` scrubs free text (error and verify messages quote payload fragments).
 """
 
@@ -60,6 +62,10 @@ def redact(value: T) -> T:
         return _redact_map(value)  # type: ignore[arg-type,return-value]
     if kind is list or kind is tuple:
         return _redact_items(value)  # type: ignore[arg-type,return-value]
+    if kind is str and "=" in value:  # type: ignore[operator]
+        # `key=value` text (constraints, characteristics, a malformed config change)
+        # may spell a credential out; the `in` test keeps other strings free.
+        return redact_text(value)  # type: ignore[arg-type,return-value]
     return value
 
 
@@ -74,9 +80,6 @@ def _redact_map(data: dict[Any, Any]) -> dict[Any, Any]:
             if new == value:
                 continue
         else:
-            kind = type(value)
-            if kind is not dict and kind is not list and kind is not tuple:
-                continue  # a plain value under a plain key: nothing to do
             new = redact(value)
             if new is value:
                 continue

@@ -47,9 +47,10 @@ class Problem:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
-    def sort_key(self) -> tuple[int, int, str, int, int]:
+    def sort_key(self) -> tuple[int, int, str, int]:
+        """Log order; problems without a position last."""
         position = self.position if self.position is not None else 2**62
-        return (position, CHECKS.index(self.check), self.stream or "", self.version or 0, 0)
+        return (position, CHECKS.index(self.check), self.stream or "", self.version or 0)
 
 
 @dataclass

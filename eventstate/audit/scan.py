@@ -24,8 +24,15 @@ from hashlib import sha256
 from itertools import chain
 from typing import Any, Final
 
+from eventstate.audit.compare import (
+    FreshDocuments,
+    StoredShare,
+    describe,
+    differences,
+    read_late,
+    read_share,
+)
 from eventstate.audit.history import legacy_machine_id
-from eventstate.audit.redact import redact
 from eventstate.audit.report import (
     DECODE,
     ERROR,
@@ -48,21 +55,21 @@ from eventstate.hashing import GENESIS
 from eventstate.store import EventStore
 from eventstate.streams import (
     MODEL,
+    StreamId,
     machine_stream,
     model_stream,
     model_uuid_of,
     parse_stream,
     unit_stream,
 )
-from projections import Fold, MemoryDocumentSet
+from projections import Fold
 from projections.documents import PROVIDER_CAPABILITIES, Document
 from projections.fold import EventTuple
-from projections.storage.base import KINDS, MACHINE, UNIT, document_key
-from projections.storage.base import MODEL as MODEL_KIND
+from projections.storage import MACHINE, UNIT, CopyInfo
+from projections.storage import MODEL as MODEL_KIND
 
 # (position, stream, version, type, schema, recorded_at_us, state, hash)
 FullRow = tuple[int, str, int, str, int, int, bytes, bytes]
-StoredDocs = dict[str, dict[str, Document]]  # kind -> document key -> stored document
 
 # Beyond this many problems of one check, a report says how many more there were: a
 # wholesale-damaged store must not bury the first findings or exhaust memory.
@@ -83,8 +90,7 @@ class ScanPlan:
     share: int
     shares: int
     upto: int  # the last position to verify
-    compare_at: int | None  # fold this far, then compare with `stored`; None: no copy
-    stored: StoredDocs | None  # this share's models' documents of the stored copy
+    copy: CopyInfo | None  # the projection copy to compare with (None: there is none)
 
 
 @dataclass(frozen=True)
@@ -104,6 +110,7 @@ class ScanResult:
     events: int = 0  # rows of this share's streams
     streams: int = 0
     documents: int = 0  # stored documents compared
+    compared_at: int | None = None  # the copy's position they were compared at
     last: FullRow | None = None  # the last row read (head check)
     missing_positions: list[tuple[int, int]] = field(default_factory=list)  # share 0
     gaps: list[VersionGap] = field(default_factory=list)
@@ -123,17 +130,18 @@ class Scan:
         self.plan = plan
         self.tick = tick
         self.result = ScanResult()
-        self.docs = MemoryDocumentSet()
+        self.docs = FreshDocuments()
         self.fold = Fold(self.docs)
         self._counts: dict[str, int] = {}
-        # stream -> [is it this share's, last version, provider type]: one lookup per row.
+        # stream -> [is it this share's, last version, provider type, last position]:
+        # one dict lookup per row.
         self._streams: dict[str, list[Any]] = {}
         self._model_providers: dict[str, str | None] = {}
         self._rows: Iterator[FullRow] = full_rows(store.backend)
         self._pending: FullRow | None = None
         self._previous_hash = GENESIS
         self._expected = 1  # the next position
-        self._current: tuple[str, int, str, int] = ("", 0, "", 0)  # the event being folded
+        self._current: FullRow | None = None  # the row of the event being folded
         # Version jumps (stream, last version, version, their positions), and versions
         # that came after a higher one: settled into problems when the pass ends.
         self._jumps: list[tuple[str, int, int, int, int]] = []
@@ -143,15 +151,23 @@ class Scan:
 
     def run(self) -> ScanResult:
         plan = self.plan
-        if plan.compare_at is not None:
-            self._fold_until(min(plan.compare_at, plan.upto))
-            self._compare()
+        if plan.copy is not None:
+            mine = None if plan.shares == 1 else self._owns
+            stored = read_share(self.store, plan.copy, mine, plan.upto)
+            if isinstance(stored, str):
+                self._add(PROJECTION, stored, severity=WARNING)
+            else:
+                self._fold_until(min(stored.position, plan.upto))
+                self._compare(stored)
         self._fold_until(plan.upto)
         self._settle_gaps()
         self._warn_unknown_providers()
         self.result.streams = sum(1 for info in self._streams.values() if info[0])
         self.result.problems.extend(self._overflow())
         return self.result
+
+    def _owns(self, model_uuid: str) -> bool:
+        return share_of(model_uuid, self.plan.shares) == self.plan.share
 
     def _fold_until(self, stop: int) -> None:
         events = self._events(stop)
@@ -162,14 +178,9 @@ class Scan:
             except Exception as exc:
                 if inspect.getgeneratorstate(events) == inspect.GEN_CLOSED:
                     raise  # the pass itself failed, not the fold
-                stream, version, type_name, position = self._current
-                self._add(
-                    FOLD,
-                    f"the fold rejects {type_name} at {stream} version {version}: {_why(exc)}",
-                    stream,
-                    version,
-                    position,
-                )
+                row = self._current
+                assert row is not None  # the fold only fails on an event it was given
+                self._add(FOLD, f"the fold rejects {_where(row)}: {_why(exc)}", *row[1:3], row[0])
 
     # --- the pass --------------------------------------------------------------------
 
@@ -246,7 +257,7 @@ class Scan:
                     except Exception as exc:
                         self._add(PAYLOAD, f"{_where(row)}: {_why(exc)}", stream, version, position)
                         continue
-                self._current = (stream, version, new_type, position)
+                self._current = row
                 yield (position, stream, version, new_type, new_schema, recorded_at, data)
         finally:
             self._previous_hash = previous
@@ -258,20 +269,21 @@ class Scan:
 
     def _new_stream(self, stream: str) -> list[Any]:
         """[is it this share's, last version, provider type, last position]."""
-        uuid = model_uuid_of(stream)
+        try:
+            parsed: StreamId | None = parse_stream(stream)
+        except EventStateError as exc:
+            parsed, malformed = None, exc
+        uuid = model_uuid_of(stream) if parsed is None else parsed.model_uuid
         mine = share_of(uuid, self.plan.shares) == self.plan.share
         info: list[Any] = [mine, 0, None, 0]
         self._streams[stream] = info
         if not mine:
             return info
-        try:
-            kind = parse_stream(stream).kind
-        except EventStateError as exc:
-            self._add(STREAM_ID, str(exc), stream)
-            return info
-        if kind == MODEL:
+        if parsed is None:
+            self._add(STREAM_ID, str(malformed), stream)
+        elif parsed.kind == MODEL:
             info[2] = _NO_PROVIDER  # from its own creation event
-        elif uuid is not None:
+        elif uuid:
             info[2] = self._provider_of(uuid)
         return info
 
@@ -396,48 +408,22 @@ class Scan:
 
     # --- projections -------------------------------------------------------------------
 
-    def _compare(self) -> None:
-        stored = self.plan.stored or {}
-        fresh_docs = {
-            MODEL_KIND: self.docs.models(),
-            MACHINE: self.docs.machines(),
-            UNIT: self.docs.units(),
-        }
-        for kind in KINDS:
-            fresh = {document_key(kind, doc): doc for doc in fresh_docs[kind]}
-            kept = stored.get(kind, {})
-            self.result.documents += len(kept)
-            for key in sorted(fresh.keys() | kept.keys()):
-                mine, theirs = fresh.get(key), kept.get(key)
-                if mine != theirs:
-                    self._differs(kind, key, theirs, mine)
-
-    def _differs(
-        self, kind: str, key: str, stored: Document | None, fresh: Document | None
-    ) -> None:
-        doc = fresh if fresh is not None else stored
-        assert doc is not None
-        uuid = doc["model_uuid"]
-        name = (
-            f"model {uuid}"
-            if kind == MODEL_KIND
-            else f"{kind} {key.partition(' ')[2]} of model {uuid}"
-        )
-        if stored is None:
-            what = "is missing from the projection (a fresh fold of the log has it)"
-        elif fresh is None:
-            what = "is in the projection but a fresh fold of the log does not give it"
-        else:
-            fields = sorted(
-                k for k in stored.keys() | fresh.keys() if stored.get(k) != fresh.get(k)
-            )
-            what = "differs from a fresh fold: " + "; ".join(
-                f"{k} is {_shown(stored.get(k))} in the projection, "
-                f"{_shown(fresh.get(k))} in the log"
-                for k in fields
-            )
-        stream, version, position = self._locate(kind, key, stored, fresh)
-        self._add(PROJECTION, f"{name} {what}", stream, version, position)
+    def _compare(self, stored: StoredShare) -> None:
+        fresh = self.docs.by_kind
+        if stored.uuids is not None:
+            folded = {doc["model_uuid"] for kind in (MACHINE, UNIT) for doc in fresh[kind].values()}
+            unknown = folded - stored.uuids
+            if unknown and not read_late(self.store, stored, unknown):
+                # The copy moved: leave out the few documents that could not be read.
+                fresh = {
+                    kind: {k: d for k, d in docs.items() if d["model_uuid"] not in unknown}
+                    for kind, docs in fresh.items()
+                }
+        for kind, key, kept, folded_doc in differences(stored.documents, fresh):
+            message = describe(kind, key, kept, folded_doc)
+            self._add(PROJECTION, message, *self._locate(kind, key, kept, folded_doc))
+        self.result.documents = stored.count
+        self.result.compared_at = stored.position
 
     def _locate(
         self, kind: str, key: str, stored: Document | None, fresh: Document | None
@@ -512,8 +498,3 @@ def _why(exc: BaseException) -> str:
         return str(exc)
     text = str(exc)
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-def _shown(value: Any) -> str:
-    text = repr(redact(value))
-    return text if len(text) <= 120 else text[:117] + "..."

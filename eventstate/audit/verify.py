@@ -19,17 +19,18 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from dataclasses import replace
-from typing import Any, Final
+from dataclasses import dataclass, replace
+from typing import Final
 
 from eventstate.audit.redact import redact_text
 from eventstate.audit.report import HEAD, PROJECTION, Problem, VerifyReport
-from eventstate.audit.scan import Scan, ScanPlan, ScanResult, StoredDocs, VersionGap, share_of
+from eventstate.audit.scan import Scan, ScanPlan, ScanResult, VersionGap
 from eventstate.backends.base import Backend, StoreMeta
-from eventstate.errors import EventStateError
+from eventstate.errors import EventStateError, ValidationError
 from eventstate.gating import check_readable
 from eventstate.hashing import GENESIS
 from eventstate.store import EventStore
+from projections.storage import CopyInfo
 
 # Called as progress(done, total) with log positions.
 Progress = Callable[[int, int], None]
@@ -40,32 +41,43 @@ MAX_WORKERS: Final = 4
 
 
 def verify(
-    store: EventStore, progress: Progress | None = None, *, workers: int | None = None
+    store: EventStore,
+    progress: Progress | None = None,
+    *,
+    workers: int | None = None,
+    upto: int | None = None,
 ) -> VerifyReport:
-    """Verify the whole log as it is when the call starts (later appends are left for
-    the next run). `workers`: processes sharing the pass; None picks one per CPU (up to
-    MAX_WORKERS) for a log of PARALLEL_FROM events or more, else 1."""
+    """Verify the log as it is when the call starts (later appends are left for the next
+    run), or only up to position `upto`: its `head_hash` is then the hash at `upto`, to
+    compare with one recorded earlier (docs/audit.md, anchoring). `workers`: processes
+    sharing the pass; None picks one per idle CPU (up to MAX_WORKERS) for a log of
+    PARALLEL_FROM events or more, else 1."""
     started = time.perf_counter()
     meta, head = _stable_head(store.backend)
     check_readable(meta)
-    copy = _stored_copy(store)
-    shares = _shares(store, head, workers)
-    compare_at = None if copy is None else copy.position
-    stored = None if copy is None else _split(copy.documents, shares)
+    if upto is not None and upto < 0:
+        raise ValidationError(f"upto must be a position >= 0, not {upto}")
+    limit = head if upto is None else min(upto, head)
+    copy = _live_copy(store)
+    if copy is not None and limit < head and copy.info.position > limit:
+        copy = None  # folded past the part verified: nothing comparable
+    shares = _shares(store, limit, workers)
     plans = [
-        ScanPlan(share, shares, head, compare_at, None if stored is None else stored[share])
+        ScanPlan(share, shares, limit, None if copy is None else copy.info)
         for share in range(shares)
     ]
     if shares == 1:
-        tick = None if progress is None else (lambda done: progress(done, head))
+        tick = None if progress is None else (lambda done: progress(done, limit))
         results = [Scan(store, plans[0], tick).run()]
     else:
         from eventstate.audit.parallel import run_shares
 
-        results = run_shares(store.url, plans, progress)
+        results = run_shares(store, plans, progress)
     if progress is not None:
-        progress(head, head)
-    return _report(meta, head, copy, results, shares, time.perf_counter() - started)
+        progress(limit, limit)
+    # The recorded head hash belongs to the real head: only a pass to it can check it.
+    head_meta = meta if limit == head else None
+    return _report(head_meta, limit, copy, results, shares, time.perf_counter() - started)
 
 
 # --- before the pass ------------------------------------------------------------------
@@ -82,43 +94,29 @@ def _stable_head(backend: Backend) -> tuple[StoreMeta, int]:
     raise EventStateError("the log keeps growing too fast to take a snapshot; try again")
 
 
-class StoredCopy:
-    """The projection copy this code reads, as stored: its documents and position."""
+@dataclass(frozen=True)
+class LiveCopy:
+    """The projection copy this code reads: what it is and how many documents it holds."""
 
-    def __init__(self, name: str, position: int, documents: dict[str, list[dict[str, Any]]]):
-        self.name = name
-        self.position = position
-        self.documents = documents
-
-    @property
-    def count(self) -> int:
-        return sum(len(docs) for docs in self.documents.values())
+    name: str
+    info: CopyInfo
+    documents: int
 
 
-def _stored_copy(store: EventStore) -> StoredCopy | None:
-    """The live copy's documents and position, read consistently: a catch-up moving the
-    copy meanwhile makes it read again. None when there is no copy (or no projection
-    storage on this backend): nothing to compare."""
+def _live_copy(store: EventStore) -> LiveCopy | None:
+    """None when there is no copy yet (or no projection storage on this backend)."""
     try:
         from projections.runner import copy_key, copy_name
-        from projections.storage import KINDS, READY, CopyGoneError, storage_for
+        from projections.storage import storage_for
 
         storage = storage_for(store)
-        key = copy_key(store)
+        info = storage.live_copy(copy_key(store))
+        if info is None:
+            return None
+        count = sum(storage.count_documents(info).values())
     except EventStateError:
         return None
-    for _attempt in range(20):
-        copy = storage.live_copy(key)
-        if copy is None:
-            return None
-        try:
-            documents = {kind: storage.read_documents(copy, kind) for kind in KINDS}
-        except CopyGoneError:
-            continue
-        again = storage.copy(copy.copy_id)
-        if again is not None and again.state == READY and again.position == copy.position:
-            return StoredCopy(copy_name(copy), copy.position, documents)
-    raise EventStateError("the projection copy keeps changing during verify; try again")
+    return LiveCopy(copy_name(info), info, count)
 
 
 def _shares(store: EventStore, head: int, workers: int | None) -> int:
@@ -128,31 +126,30 @@ def _shares(store: EventStore, head: int, workers: int | None) -> int:
         return max(1, workers)
     if head < PARALLEL_FROM:
         return 1
+    return max(1, min(round(_idle_cpus()), MAX_WORKERS))
+
+
+def _idle_cpus() -> float:
+    """CPUs free to take a share: a share on a busy CPU costs more than it saves (every
+    share reads every row)."""
     try:
         cpus = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         cpus = os.cpu_count() or 1
-    return max(1, min(cpus, MAX_WORKERS))
-
-
-def _split(documents: dict[str, list[dict[str, Any]]], shares: int) -> list[StoredDocs]:
-    """Each share's models' documents, keyed as the fresh fold keys them."""
-    from projections.storage.base import document_key
-
-    parts: list[StoredDocs] = [{kind: {} for kind in documents} for _ in range(shares)]
-    for kind, docs in documents.items():
-        for doc in docs:
-            parts[share_of(doc.get("model_uuid"), shares)][kind][document_key(kind, doc)] = doc
-    return parts
+    try:
+        busy = os.getloadavg()[0]
+    except (AttributeError, OSError):  # no load average on this system
+        busy = 0.0
+    return cpus - busy
 
 
 # --- after the pass -------------------------------------------------------------------
 
 
 def _report(
-    meta: StoreMeta,
+    meta: StoreMeta | None,
     head: int,
-    copy: StoredCopy | None,
+    copy: LiveCopy | None,
     results: list[ScanResult],
     shares: int,
     seconds: float,
@@ -161,7 +158,9 @@ def _report(
     problems = [problem for result in results for problem in result.problems]
     problems = _pin_deleted_events(problems, results)
     last_hash = first.last[7] if first.last is not None else GENESIS
-    problems += _head_problems(meta, head, first, copy)
+    if meta is not None:
+        problems += _head_problems(meta, head, first, copy)
+    problems += _unaccounted_documents(copy, results)
     problems.sort(key=Problem.sort_key)
     return VerifyReport(
         events=sum(result.events for result in results),
@@ -174,6 +173,23 @@ def _report(
         seconds=seconds,
         problems=problems,
     )
+
+
+def _unaccounted_documents(copy: LiveCopy | None, results: list[ScanResult]) -> list[Problem]:
+    """Shares read the documents of the models they know (from the log and the copy's
+    model documents); documents of any other model are in no fresh fold either."""
+    if copy is None or any(r.compared_at != copy.info.position for r in results):
+        return []  # not compared, or compared at another position: counts differ anyway
+    extra = copy.documents - sum(result.documents for result in results)
+    if extra <= 0:
+        return []
+    return [
+        Problem(
+            PROJECTION,
+            f"projection copy {copy.name} holds {extra} documents of models that neither "
+            "the log nor the copy's model documents know",
+        )
+    ]
 
 
 def _pin_deleted_events(problems: list[Problem], results: list[ScanResult]) -> list[Problem]:
@@ -203,7 +219,7 @@ def _pin_deleted_events(problems: list[Problem], results: list[ScanResult]) -> l
 
 
 def _head_problems(
-    meta: StoreMeta, head: int, first: ScanResult, copy: StoredCopy | None
+    meta: StoreMeta, head: int, first: ScanResult, copy: LiveCopy | None
 ) -> list[Problem]:
     found: list[Problem] = []
     last = first.last
@@ -225,12 +241,12 @@ def _head_problems(
                 head + 1,
             )
         )
-    if copy is not None and copy.position > head:
+    if copy is not None and copy.info.position > head:
         found.append(
             Problem(
                 PROJECTION,
                 redact_text(
-                    f"projection copy {copy.name} has folded up to position {copy.position} "
+                    f"projection copy {copy.name} has folded up to position {copy.info.position} "
                     f"but the log ends at {head}: events it folded are gone from the log"
                 ),
                 None,

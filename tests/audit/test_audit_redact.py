@@ -72,6 +72,12 @@ def test_a_payload_without_credentials_is_returned_as_is() -> None:
     assert redact("password") == "password"  # a bare value is no key
 
 
+def test_key_value_text_is_scrubbed() -> None:
+    assert redact({"set": "password=hunter2"}) == {"set": "password=***"}
+    constraints = {"constraints": "mem=4G cpu-cores=2"}
+    assert redact(constraints) is constraints
+
+
 def test_a_free_text_reason_is_scrubbed() -> None:
     data = {"reason": "cannot upcast: set must be a map, got 'password=hunter2'", "stream": "s"}
     assert redact(data)["reason"] == "cannot upcast: set must be a map, got 'password=***"
@@ -180,6 +186,16 @@ def test_an_upcast_error_in_history_is_redacted(leaky_url: str) -> None:
     result = run(leaky_url, "history")
     assert result.exit_code == 1
     assert "cannot upcast EnvironConfigChanged" in result.output
+    assert_clean(result.output, [LEAKY])
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_a_credential_spelled_out_in_a_malformed_payload_is_redacted(
+    leaky_url: str, as_json: bool
+) -> None:
+    result = run(leaky_url, "history", "--raw", *(["--json"] if as_json else []))
+    assert result.exit_code == 0
+    assert "password=***" in result.output
     assert_clean(result.output, [LEAKY])
 
 

@@ -15,7 +15,7 @@ import pytest
 from eventstate.api import open_store
 from eventstate.audit import VerifyReport, verify
 from eventstate.errors import StoreTooNewError
-from eventstate.store import EventStore
+from eventstate.store import EventStore, NewEvent
 from projections import service
 from tests.audit.audit_support import (
     AZURE,
@@ -96,8 +96,19 @@ def test_two_swapped_rows_break_the_chain_at_both_positions(url: str) -> None:
         (f"machine:{AZURE}:3", 2, 50),
         (f"machine:{AZURE}:1", 2, 93),
     ]
-    versions = locations(report, "versions")
-    assert (f"machine:{AZURE}:1", 2, 93) in versions  # version 2 now after version 5
+    # Azure machine 1's version 2 now comes after its version 5; it is late, not lost.
+    assert locations(report, "versions") == [(f"machine:{AZURE}:1", 2, 93)]
+
+
+def test_a_deletion_is_pinned_only_to_the_stream_that_lost_an_event(url: str) -> None:
+    tamper = Tamper(url)
+    tamper.delete(41)  # maas container 1/lxc/1, version 2
+    tamper.swap(50, 93)  # azure machine 1's version 2 moves past position 41
+    report = verified(url)
+    assert locations(report, "versions") == [
+        (f"machine:{MAAS}:1/lxc/1", 2, 41),
+        (f"machine:{AZURE}:1", 2, 93),
+    ]
 
 
 def test_a_changed_type_name_breaks_the_chain_and_the_upcast(url: str) -> None:
@@ -128,6 +139,22 @@ def test_a_truncated_tail_is_caught_by_the_head_hash_and_the_projection(url: str
     assert (None, None, 140) in projection  # the copy folded further than the log goes
     assert (f"machine:{MAAS}:1", 6, None) in projection  # the lost event's stream and version
     assert "hash" not in checks(report)  # no row is left to break the chain
+
+
+def test_upto_verifies_a_prefix_and_gives_its_hash_for_anchoring(url: str) -> None:
+    tamper = Tamper(url)
+    anchored = bytes(tamper.row(100)["hash"]).hex()
+    tamper.delete(140)  # beyond the prefix: not this run's business
+    report = verified_upto(url, 100)
+    assert report.ok and report.head == 100 and report.head_hash == anchored
+    assert report.projection is None  # the copy folded past position 100
+    tamper.replace_in_payload(39, b"241", b"242")
+    assert locations(verified_upto(url, 100), "hash") == [(f"machine:{JOYENT}:3", 3, 39)]
+
+
+def verified_upto(url: str, upto: int) -> VerifyReport:
+    with opened(url) as store:
+        return verify(store, upto=upto)
 
 
 def test_a_changed_head_hash_is_caught(url: str) -> None:
@@ -225,6 +252,27 @@ def test_shares_in_worker_processes_find_the_same_problems(url: str) -> None:
         alone.streams,
         alone.documents,
     )
+
+
+def test_worker_processes_compare_a_lagging_copy_and_stub_only_models(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'modern.db'}"
+    orphan = "0badc0de-0000-4000-8000-000000000000"  # a model with only a unit stream
+    assigned = NewEvent(
+        f"unit:{orphan}:mysql/0",
+        1,
+        "UnitAssignedToMachine",
+        {"unit": "mysql/0", "application": "mysql", "machine_id": "3"},
+    )
+    with opened(url) as store:
+        store.append([model_created(MODERN, "ec2"), machine_added(MODERN, "0"), assigned])
+        service.machines(store)  # the copy is at position 3
+        store.append([life_changed(MODERN, "0", 2, "dying")])
+        alone = verify(store, workers=1)
+        shared = verify(store, workers=2)
+    assert alone.ok and shared.ok, shared.problems
+    assert shared.workers == 2
+    assert shared.documents == alone.documents == 4  # 2 machines (one a stub), model, unit
+    assert shared.head == 4
 
 
 def test_a_store_newer_than_the_code_is_refused(url: str) -> None:

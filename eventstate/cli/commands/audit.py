@@ -70,17 +70,27 @@ def history(
     "--workers",
     type=click.IntRange(min=1),
     default=None,
-    help="Processes sharing the work (default: one per CPU on a large log).",
+    help="Processes sharing the work (default: one per idle CPU on a large log).",
+)
+@click.option(
+    "--upto",
+    metavar="POSITION",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Only the log up to POSITION (its head_hash: compare with one kept earlier).",
 )
 @pass_cli
 @click.pass_context
-def verify_command(ctx: click.Context, cli: CliContext, as_json: bool, workers: int | None) -> None:
+def verify_command(
+    ctx: click.Context, cli: CliContext, as_json: bool, workers: int | None, upto: int | None
+) -> None:
     """Check every event decodes and upcasts, stream versions have no gaps, the hash
     chain holds, and the projections equal a fresh fold. Exits 1 on any error."""
     with redacted_errors():
         store = cli.store()
-        with progress_bar("verifying", store.head(), unit="events") as advance:
-            report = verify(store, lambda done, total: advance(done), workers=workers)
+        total = store.head() if upto is None else min(upto, store.head())
+        with progress_bar("verifying", total, unit="events") as advance:
+            report = verify(store, lambda done, _total: advance(done), workers=workers, upto=upto)
     if as_json:
         emit_json(report.to_dict())
     else:
@@ -152,6 +162,8 @@ def _show_report(report: VerifyReport) -> None:
         f"{report.head} in {report.seconds:.2f} s ({report.workers} process"
         f"{'es' if report.workers > 1 else ''}); {projection}"
     )
+    if report.head_hash:
+        info(f"hash at position {report.head}: {report.head_hash}")
     if report.problems:
         rows = [
             (p.severity, p.check, p.stream, p.version, p.position, p.message)
