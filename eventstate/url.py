@@ -11,7 +11,7 @@ from eventstate.errors import StoreURLError
 
 DEFAULT_URL = "sqlite:///eventstate.db"
 ENV_VAR = "EVENTSTATE_STORE"
-_CREDENTIALS = re.compile(r"(://[^:/@]*):[^@/]*@")
+_CREDENTIALS = re.compile(r"(://[^:/@]*):.*@")  # greedy: a password may hold @ or /
 
 
 @dataclass(frozen=True)

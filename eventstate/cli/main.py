@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 
+from eventstate.audit.redact import redact_text
 from eventstate.cli.context import CliContext
 from eventstate.errors import EventStateError
 from eventstate.url import redact_url
@@ -43,7 +44,9 @@ class _Root(click.Group):
 
 
 def _fail(message: str, code: int) -> None:
-    click.echo(f"error: {message}", err=True)
+    # Error messages may quote a payload (an upcast error on a malformed event):
+    # credentials in them are shown as ***, and a store URL's password never.
+    click.echo(f"error: {redact_url(redact_text(message))}", err=True)
     sys.exit(code)
 
 

@@ -6,6 +6,7 @@ from dataclasses import asdict
 
 import click
 
+from eventstate.audit.redact import redact_text
 from eventstate.cli.context import CliContext, pass_cli
 from eventstate.cli.output import emit_json, info, table
 from eventstate.releases import RELEASES
@@ -82,7 +83,7 @@ def upgrades(cli: CliContext, as_json: bool) -> None:
     """The history of upgrade runs."""
     runs = upgrade_history(cli.store(check_release=False))
     if as_json:
-        emit_json([asdict(run) for run in runs])
+        emit_json([{**asdict(run), "reason": redact_text(run.reason)} for run in runs])
         return
     table(
         "upgrade history",
@@ -97,7 +98,7 @@ def upgrades(cli: CliContext, as_json: bool) -> None:
                 "; ".join(r.steps),
                 r.events_written,
                 "" if r.duration_s is None else f"{r.duration_s:.2f}s",
-                r.outcome + (f": {r.reason}" if r.reason else ""),
+                r.outcome + (f": {redact_text(r.reason)}" if r.reason else ""),
             )
             for r in runs
         ],
