@@ -105,6 +105,10 @@ class Backend(Protocol):
         """(position, stored hash) in position order, for verification."""
         ...
 
+    def iter_full_rows(self, after: int = 0) -> Iterator[tuple[Any, ...]]:
+        """Rows with their stored hash appended, in position order, for `verify`."""
+        ...
+
     def head(self) -> int:
         """The last position (0 for an empty log)."""
         ...
