@@ -297,7 +297,8 @@ def recorded_events(events: Iterable[NewEvent]) -> Iterator[Recorded]:
         if originator is None:
             originator = ids[event.stream] = uuid5(NAMESPACE_URL, event.stream)
         at = datetime.fromtimestamp((event.recorded_at or 0) / 1_000_000, tz=UTC)
-        yield RECORDED_CLASSES[event.type](
+        cls: Any = RECORDED_CLASSES[event.type]  # eventsourcing makes the dataclass fields
+        yield cls(
             originator_id=originator, originator_version=event.version, timestamp=at,
             data=event.data,
         )  # fmt: skip

@@ -10,14 +10,18 @@ upcasts, so the fast path can never hand the fold an event in an older schema.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+from eventstate.backends.base import Row
 from eventstate.errors import EventStateError
 from eventstate.store import EventStore
 
 # (position, stream, version, type, schema, recorded_at_us, data): what Fold.apply_many takes.
 EventTuple = tuple[int, str, int, str, int, int, dict[str, Any]]
+
+# Rows between two `tick` calls of decode_rows.
+TICK = 10_000
 
 
 def fold_events(store: EventStore, after: int, upto: int) -> Iterator[EventTuple]:
@@ -25,12 +29,20 @@ def fold_events(store: EventStore, after: int, upto: int) -> Iterator[EventTuple
     return decode_rows(store, store.backend.iter_log(after, upto))
 
 
-def decode_rows(store: EventStore, rows: Iterable[tuple[Any, ...]]) -> Iterator[EventTuple]:
+def decode_rows(
+    store: EventStore, rows: Iterable[Row], tick: Callable[[int], None] | None = None
+) -> Iterator[EventTuple]:
+    """Raw rows as fold tuples; `tick(n)` every TICK rows and at the end, with the
+    number decoded so far (one loop for both: this is a rebuild's innermost loop)."""
     decode = store.codec.decode
     current = _CurrentSchemas(store)
     schema_of = current.schemas.get
+    done = 0
     for row in rows:
         position, stream, version, type_name, schema, recorded_at, state = row
+        done += 1
+        if tick is not None and not done % TICK:
+            tick(done)
         if schema_of(type_name) == schema or current.learn(type_name) == schema:
             try:
                 data = decode(state, "")
@@ -40,6 +52,8 @@ def decode_rows(store: EventStore, rows: Iterable[tuple[Any, ...]]) -> Iterator[
             yield (position, stream, version, type_name, schema, recorded_at, data)
         else:
             yield from store.decode([row])
+    if tick is not None:
+        tick(done)
 
 
 class _CurrentSchemas:

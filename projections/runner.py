@@ -7,21 +7,24 @@ Policy lives here; storage (projections.storage) only stores atomically.
 - `catch_up` folds the events after the copy's position in catch-up sessions: each one
   re-reads the position inside its transaction, folds, and saves documents and position
   together, so an event is never folded twice or skipped, whoever else catches up.
-- `build_copy` (rebuild, upgrade) folds the whole log in memory, then in ONE
-  transaction folds what was appended meanwhile, writes every document and switches
-  the key's pointer to the new generation. Readers never see a half-built copy; a
-  build killed part way leaves a BUILDING row that the next build drops.
+- `build_copy` (rebuild, upgrade) folds the log in memory in model partitions (in
+  parallel processes for big logs), writing each partition's documents into a new
+  BUILDING generation in one bulk transaction; then ONE transaction folds what was
+  appended meanwhile and switches the key's pointer to the new generation. Readers
+  never see a half-built copy; a build killed part way leaves a BUILDING generation
+  that the next build drops.
 - `prune_copies` keeps the copies of the current and the previous upgrade.
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import secrets
 import socket
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -32,13 +35,11 @@ from eventstate.timeutil import format_us, now_us
 from projections.events import EventTuple, fold_events
 from projections.fingerprint import code_fingerprint, short
 from projections.fold import Fold
+from projections.partitions import PartitionPlan, run_partitions
 from projections.storage import (
     BUILDING,
-    MACHINE,
-    MODEL,
     READY,
     RETIRED,
-    UNIT,
     CatchUpConflictError,
     CopyGoneError,
     CopyInfo,
@@ -46,7 +47,6 @@ from projections.storage import (
     ProjectionStorage,
     storage_for,
 )
-from projections.storage.memory import BulkDocuments
 
 # Called as progress(phase, done, total): phase "fold" counts events, "write" documents.
 Progress = Callable[[str, int, int], None]
@@ -57,7 +57,11 @@ CATCH_UP_CHUNK = 10_000
 # A build's sign of life while it folds; one silent for STALE_BUILD_S is abandoned.
 HEARTBEAT_S = 5.0
 STALE_BUILD_S = 120.0
-_FOLD_TICK = 10_000  # events between progress calls
+# Rebuilds of this many events and more fold model partitions in parallel processes.
+PARALLEL_MIN_EVENTS = 250_000
+MAX_WORKERS = 4
+# Events per model partition at most: bounds one process's documents in memory.
+EVENTS_PER_PART = 250_000
 _ATTEMPTS = 20  # a read retries when a rebuild switches copies under it
 
 
@@ -134,90 +138,117 @@ def _events(store: EventStore, after: int, upto: int) -> Iterator[EventTuple]:
 
 
 def build_copy(
-    store: EventStore, *, store_release: str | None = None, progress: Progress | None = None
+    store: EventStore,
+    *,
+    store_release: str | None = None,
+    progress: Progress | None = None,
+    workers: int | None = None,
 ) -> BuildResult:
     """Build a new generation of the copy this code reads for `store_release` (default:
     the store's release) from position 0, and switch that key's readers to it when
     complete. The upgrade calls it with the target release before it switches the
-    store's release, so readers find the target's copy ready."""
+    store's release, so readers find the target's copy ready.
+
+    `workers`: processes folding model partitions in parallel (default: one per CPU,
+    up to MAX_WORKERS, for logs of PARALLEL_MIN_EVENTS and more; 1 keeps it in this
+    process). The previous generation of the key is left RETIRED, for the next build
+    or `cleanup_copies` to drop."""
     meta = store.meta()
     check_readable(meta)
     key = CopyKey(code_fingerprint(), store_release or meta.release)
-    return _build(store, storage_for(store), key, progress)
+    return _build(store, storage_for(store), key, progress, workers)
 
 
-def rebuild(store: EventStore, progress: Progress | None = None) -> BuildResult:
+def rebuild(
+    store: EventStore, progress: Progress | None = None, workers: int | None = None
+) -> BuildResult:
     """`eventstate projections rebuild`: a fresh copy for the store's current release."""
-    return build_copy(store, progress=progress)
+    return build_copy(store, progress=progress, workers=workers)
+
+
+def plan_partitions(store: EventStore, head: int, workers: int | None = None) -> PartitionPlan:
+    """How to split a rebuild of `head` events: in-process for small logs; else model
+    partitions of at most EVENTS_PER_PART events each (bounding each process's memory),
+    spread over the CPUs (a store in memory cannot be shared with other processes)."""
+    if workers is None:
+        workers = 1 if head < PARALLEL_MIN_EVENTS else min(_cpus(), MAX_WORKERS)
+    if getattr(store.backend, "in_memory", False):
+        workers = 1
+    workers = max(1, workers)
+    if head < PARALLEL_MIN_EVENTS and workers == 1:
+        return PartitionPlan(1, 1)
+    per_worker = max(1, math.ceil(head / (EVENTS_PER_PART * workers)))
+    return PartitionPlan(parts=per_worker * workers, workers=workers)
+
+
+def _cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def _build(
-    store: EventStore, storage: ProjectionStorage, key: CopyKey, progress: Progress | None
+    store: EventStore,
+    storage: ProjectionStorage,
+    key: CopyKey,
+    progress: Progress | None,
+    workers: int | None = None,
 ) -> BuildResult:
     started = time.perf_counter()
-    dropped = _drop_leftovers(storage)
+    head = store.head()
+    plan = plan_partitions(store, head, workers)
+    dropped: list[CopyInfo] = []
     copy = storage.begin_build(key, _owner())
+    reporter = _Reporter(storage, copy, head, progress)
     try:
-        docs = BulkDocuments()
-        fold = Fold(docs)
-        head = store.head()
-        events = fold.apply_many(_ticking(_events(store, 0, head), storage, copy, head, progress))
+        events, written = run_partitions(
+            store,
+            storage,
+            copy,
+            plan,
+            head,
+            reporter.events,
+            on_written=reporter.written if plan.parts == 1 else None,
+            # Old copies go while workers still fold: off the critical path (and only
+            # once the new copy is nearly there: a failed build leaves them in place).
+            while_waiting=lambda: dropped.extend(_drop_leftovers(storage)),
+        )
         with storage.publish(copy) as publish:
             # Under the write lock: fold what was appended while we folded, then switch
             # at the true head, so the new copy goes live complete and current.
             tail = store.head()
             if tail > head:
-                events += fold.apply_many(_events(store, head, tail))
-            written = _write_all(publish.write_documents, docs, progress)
+                events += Fold(publish.documents).apply_many(_events(store, head, tail))
             live = publish.make_live(tail)
     except BaseException:
         _drop_quietly(storage, copy)
         raise
-    for old in storage.copies():
-        if old.key == key and old.state == RETIRED:
-            storage.drop_copy(old.copy_id)
-            dropped.append(old)
     return BuildResult(live, events, written, time.perf_counter() - started, tuple(dropped))
 
 
-def _ticking(
-    events: Iterable[EventTuple],
-    storage: ProjectionStorage,
-    copy: CopyInfo,
-    total: int,
-    progress: Progress | None,
-) -> Iterator[EventTuple]:
-    """The events, with progress calls and heartbeats every _FOLD_TICK of them."""
-    done = 0
-    beat = time.monotonic()
-    tick = _FOLD_TICK
-    for event in events:
-        yield event
-        done += 1
-        if done == tick:
-            tick += _FOLD_TICK
-            if progress is not None:
-                progress("fold", done, total)
-            if time.monotonic() - beat > HEARTBEAT_S:
-                storage.heartbeat(copy.copy_id, event[0])
-                beat = time.monotonic()
-    if progress is not None:
-        progress("fold", done, total)
+class _Reporter:
+    """A build's progress calls and heartbeats."""
 
+    def __init__(
+        self, storage: ProjectionStorage, copy: CopyInfo, head: int, progress: Progress | None
+    ) -> None:
+        self._storage = storage
+        self._copy = copy
+        self._head = head
+        self._progress = progress
+        self._beat = time.monotonic()
 
-def _write_all(write: Callable[..., int], docs: BulkDocuments, progress: Progress | None) -> int:
-    total = docs.count()
-    written = 0
-    for kind in (MODEL, MACHINE, UNIT):
-        offset = written
+    def events(self, done: int) -> None:
+        if self._progress is not None:
+            self._progress("fold", done, self._head)
+        if time.monotonic() - self._beat > HEARTBEAT_S:
+            self._storage.heartbeat(self._copy.copy_id, done)
+            self._beat = time.monotonic()
 
-        def on_written(n: int, offset: int = offset) -> None:
-            if progress is not None:
-                progress("write", offset + n, total)
-
-        written += write(kind, docs.in_key_order(kind), on_written)
-        docs.release(kind)  # written: its memory can go before the next kind's bytes
-    return written
+    def written(self, done: int, total: int) -> None:
+        if self._progress is not None:
+            self._progress("write", done, total)
 
 
 def _owner() -> str:

@@ -69,6 +69,8 @@ def machine(store: EventStore, model_uuid: str, machine_id: str) -> Document:
     key = machine_key(model_uuid, wanted)
     doc = _read(store, lambda copy: storage_for(store).read_document(copy, MACHINE, key))
     if doc is None:
+        if not _read(store, lambda copy: _model_doc(store, copy, model_uuid)):
+            raise NotFoundError(f"model {model_uuid} not found")
         raise NotFoundError(f"machine {machine_id} not found in model {model_uuid}")
     return _shape(doc, MACHINE_KEYS)
 

@@ -8,6 +8,7 @@ every read of the process.
 from __future__ import annotations
 
 import importlib
+import inspect
 import threading
 from weakref import WeakKeyDictionary
 
@@ -28,7 +29,10 @@ from projections.storage.base import (
     CopyKey,
     ProjectionStorage,
     PublishSession,
+    document_key,
+    partition_of,
 )
+from projections.storage.codec import DocumentCodec
 
 __all__ = [
     "BUILDING",
@@ -43,8 +47,11 @@ __all__ = [
     "CopyGoneError",
     "CopyInfo",
     "CopyKey",
+    "DocumentCodec",
     "ProjectionStorage",
     "PublishSession",
+    "document_key",
+    "partition_of",
     "storage_for",
 ]
 
@@ -68,10 +75,11 @@ def _open(store: EventStore) -> ProjectionStorage:
     from eventstate.backends.sqlite import SQLiteBackend
 
     backend = store.backend
+    codec = DocumentCodec.for_store(store)
     if isinstance(backend, SQLiteBackend):
         from projections.storage.sqlite import SQLiteProjectionStorage
 
-        return SQLiteProjectionStorage(backend)
+        return SQLiteProjectionStorage(backend, codec)
     target = _OTHER_STORAGES.get(type(backend).__name__)
     if target is None:
         raise EventStateError(f"projections are not supported on {type(backend).__name__}")
@@ -82,5 +90,8 @@ def _open(store: EventStore) -> ProjectionStorage:
         raise EventStateError(
             f"projections are not available on {type(backend).__name__} yet"
         ) from None
-    storage: ProjectionStorage = getattr(module, class_name)(backend)
+    factory = getattr(module, class_name)
+    # A storage that takes the document codec encrypts documents like the log.
+    takes_codec = "codec" in inspect.signature(factory).parameters
+    storage: ProjectionStorage = factory(backend, codec=codec) if takes_codec else factory(backend)
     return storage

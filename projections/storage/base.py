@@ -6,14 +6,20 @@ identified by `CopyKey(fingerprint, store_release)`; several *generations* of th
 key may exist while a rebuild runs beside the live one, but at most one of them is
 `ready` (the one readers use). A copy's life:
 
-    begin_build()           -> BUILDING  (invisible to readers, position 0, no documents)
-    publish(...).make_live() -> READY     (documents written and the pointer switched in
-                                           one atomic step; the key's previous READY copy
-                                           becomes RETIRED in the same step)
-    drop_copy()             -> gone      (retired, abandoned or pruned copies)
+    begin_build()            -> BUILDING  (invisible to readers, position 0, no documents)
+    write_documents() x N    -> BUILDING  (one bulk transaction per model partition)
+    publish(...).make_live() -> READY     (the events appended meanwhile folded in, and
+                                           the pointer switched, in one atomic step; the
+                                           key's previous READY copy becomes RETIRED)
+    drop_copy()              -> gone      (retired, abandoned or pruned copies)
 
 A READY copy only moves forward through `catch_up` sessions: each folds the events after
 the copy's position and saves the changed documents and the new position atomically.
+
+Documents of different models never depend on each other (a machine's containers,
+units and model are all in its own model), so a rebuild may fold the log in model
+*partitions* (`partition_of`), one after the other or in parallel processes, each
+reading only its partition's events (`iter_partition`).
 
 Every backend (SQLite today, MongoDB next) implements `ProjectionStorage`. The runner
 (`projections.runner`) holds all policy (what to build, when a build is abandoned, what
@@ -22,11 +28,12 @@ to prune); a backend only stores and guarantees the atomicity each method docume
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Final, Protocol
 
+from eventstate.backends.base import Row
 from eventstate.errors import EventStateError
 from projections.documents import Document, DocumentSet
 
@@ -67,6 +74,15 @@ def model_key(model_uuid: str) -> str:
 def model_prefix(model_uuid: str) -> str:
     """The key prefix shared by every machine (or unit) of one model."""
     return f"{model_uuid} "
+
+
+def partition_of(stream: str, parts: int) -> int:
+    """The rebuild partition of a stream's events: by the first character of the model
+    uuid (the text after the stream kind's colon), so a model's streams share one.
+    A backend filtering server-side must compute exactly this (SQLite:
+    `COALESCE(unicode(substr(stream, instr(stream, ':') + 1, 1)), 0) % parts`)."""
+    rest = stream[stream.find(":") + 1 :]
+    return ord(rest[0]) % parts if rest else 0
 
 
 def document_key(kind: str, doc: Document) -> str:
@@ -154,26 +170,25 @@ class CatchUpSession(Protocol):
 
 
 class PublishSession(Protocol):
-    """The last step of a build: one transaction that writes every document of a
-    BUILDING copy and makes it the READY copy of its key.
+    """The last step of a build: one transaction that brings a BUILDING copy from the
+    position its documents were folded to up to the log head and makes it the READY
+    copy of its key.
 
-    On SQLite it holds the write lock, so the runner can fold the events appended while
-    it was building before writing, and the copy goes live exactly at the log head.
-    Leaving the context with an exception writes nothing (a backend that cannot write
-    in one transaction must leave the copy BUILDING, for cleanup to drop).
+    On SQLite it holds the write lock, so the log head cannot move while the runner
+    folds the events appended during the build into `documents`, and the copy goes live
+    exactly at the head. Leaving the context with an exception saves nothing.
     """
 
-    def write_documents(
-        self, kind: str, docs: Iterable[Document], on_written: Progress | None = None
-    ) -> int:
-        """Bulk-write documents of one kind (keys from `document_key`); returns how many.
-        `on_written(n)` is called now and then with how many of them are written."""
+    @property
+    def documents(self) -> DocumentSet:
+        """The building copy's documents, loaded on demand; `put_*` changes are saved by
+        `make_live`."""
         ...
 
     def make_live(self, position: int) -> CopyInfo:
-        """Set the copy READY at `position` and retire the key's previous READY copy, in
-        this session's transaction. Raises CopyGoneError when the copy is no longer
-        BUILDING (an impatient cleanup dropped it)."""
+        """Save the changed documents, set the copy READY at `position` and retire the
+        key's previous READY copy, in this session's transaction. Raises CopyGoneError
+        when the copy is no longer BUILDING (an impatient cleanup dropped it)."""
         ...
 
 
@@ -208,6 +223,25 @@ class ProjectionStorage(Protocol):
         position for status). A build whose heartbeat stopped is abandoned."""
         ...
 
+    def write_documents(
+        self,
+        copy: CopyInfo,
+        docs: Iterable[tuple[str, Document]],
+        on_written: Progress | None = None,
+    ) -> int:
+        """Bulk-write (kind, document) pairs (keys from `document_key`) into a BUILDING
+        copy, in ONE transaction: all or nothing. Raises CopyGoneError, writing nothing,
+        when the copy is not BUILDING (dropped as abandoned while this builder was slow).
+        `on_written(n)` is called now and then with how many are written; returns how
+        many were written."""
+        ...
+
+    def iter_partition(self, after: int, upto: int, part: int, parts: int) -> Iterator[Row]:
+        """The log rows in (after, upto] of the streams whose `partition_of(stream,
+        parts) == part`, in position order, paged (raw: decode them with
+        `projections.events.decode_rows`). With parts == 1, the whole log."""
+        ...
+
     def drop_copy(self, copy_id: int) -> None:
         """Delete a copy's documents and its row. Dropping the READY copy of a key
         makes the next reader build a new one; the runner only drops retired, abandoned
@@ -220,7 +254,8 @@ class ProjectionStorage(Protocol):
         ...
 
     def publish(self, copy: CopyInfo) -> AbstractContextManager[PublishSession]:
-        """A publish session on a BUILDING copy; CopyGoneError if it is not BUILDING."""
+        """A publish session on a BUILDING copy (whose documents are all written); it
+        serialises with appends. CopyGoneError if the copy is not BUILDING."""
         ...
 
     # --- reads ---

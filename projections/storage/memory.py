@@ -7,6 +7,8 @@ order with no per-document key conversion or numeric id sort.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from projections.documents import Document
 from projections.storage.base import MACHINE, MODEL, UNIT, machine_key, unit_key
 
@@ -41,11 +43,12 @@ class BulkDocuments:
     def count(self) -> int:
         return len(self._machines) + len(self._models) + len(self._units)
 
-    def in_key_order(self, kind: str) -> list[Document]:
-        """The documents of `kind` by storage key (what a bulk write wants)."""
-        docs = self._kinds[kind]
-        return [docs[key] for key in sorted(docs)]
-
-    def release(self, kind: str) -> None:
-        """Forget the documents of `kind` (written): frees memory for the next kind."""
-        self._kinds[kind].clear()
+    def drain(self) -> Iterator[tuple[str, Document]]:
+        """Every document as (kind, document), by kind then storage key (the order a
+        bulk write fills its B-tree in); each kind is forgotten once it is handed out,
+        so its memory goes before the next kind is serialised."""
+        for kind in (MODEL, MACHINE, UNIT):
+            docs = self._kinds[kind]
+            for key in sorted(docs):
+                yield kind, docs[key]
+            docs.clear()

@@ -5,8 +5,9 @@ Two tables beside the event log:
 - `projection_copies`: one row per copy (id, fingerprint, store release, generation,
   state, position, owner, times). A partial unique index allows one `ready` copy per
   (fingerprint, store release): the pointer readers follow.
-- `projection_documents`: (copy id, kind, key) -> the document as orjson bytes,
-  WITHOUT ROWID so a document is one B-tree entry found by its key.
+- `projection_documents`: (copy id, kind, key) -> the document as orjson bytes
+  (encrypted when the store is: storage.codec), WITHOUT ROWID so a document is one
+  B-tree entry found by its key.
 
 Every write goes through the backend's `write_transaction()`, i.e. `BEGIN IMMEDIATE` on
 the store's connection: it holds the same write lock as appends, so a catch-up reads the
@@ -18,12 +19,11 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, nullcontext
 from typing import Any
 
-import orjson
-
+from eventstate.backends.base import Row
 from eventstate.backends.sqlite import SQLiteBackend
 from eventstate.timeutil import now_us
 from projections.documents import Document
@@ -39,6 +39,7 @@ from projections.storage.base import (
     document_key,
 )
 from projections.storage.cache import DocumentCache, SessionDocuments
+from projections.storage.codec import DocumentCodec
 
 SCHEMA_STATEMENTS = (
     # AUTOINCREMENT: a copy id is never reused, so a process holding a stale id (or a
@@ -72,6 +73,9 @@ _COPY_COLUMNS = (
 _UPSERT_DOC = (
     "INSERT OR REPLACE INTO projection_documents (copy_id, kind, key, doc) VALUES (?, ?, ?, ?)"
 )
+# The event log's own table (eventstate.backends.sqlite), read for partitioned rebuilds.
+_LOG_COLUMNS = "position, stream, version, type, schema, recorded_at, state"
+_LOG_PAGE = 10_000
 _LOAD_DOC = "SELECT doc FROM projection_documents WHERE copy_id = ? AND kind = ? AND key = ?"
 # Above every character a key can hold: the upper bound of a prefix range.
 _KEY_CEILING = "\U0010ffff"
@@ -79,9 +83,6 @@ _KEY_CEILING = "\U0010ffff"
 _TICK = 1024
 # SQLite's `PRAGMA synchronous` levels.
 _SYNC_NORMAL = 1
-
-_dumps = orjson.dumps
-_loads = orjson.loads
 
 
 def _copy(row: tuple[Any, ...]) -> CopyInfo:
@@ -91,8 +92,9 @@ def _copy(row: tuple[Any, ...]) -> CopyInfo:
 class SQLiteProjectionStorage:
     """`ProjectionStorage` on a `SQLiteBackend` (files and `memory://`)."""
 
-    def __init__(self, backend: SQLiteBackend) -> None:
+    def __init__(self, backend: SQLiteBackend, codec: DocumentCodec | None = None) -> None:
         self._backend = backend
+        self._codec = codec or DocumentCodec()
         self._caches: dict[int, DocumentCache] = {}
         self._cache_lock = threading.Lock()
         self._sync_level = self._read_sync_level()
@@ -130,21 +132,23 @@ class SQLiteProjectionStorage:
         # The backend's connection lock (re-entrant) keeps other threads of this process
         # from committing an append while the connection runs with the relaxed setting.
         lock = getattr(self._backend, "_lock", None) if relax else None
-        if relax and lock is None:
-            relax = False
         with lock if lock is not None else nullcontext():
-            if relax:
-                self._set_sync(_SYNC_NORMAL)
+            relaxed = lock is not None and self._set_sync(_SYNC_NORMAL)
             try:
                 with self._backend.write_transaction() as c:
                     yield c
             finally:
-                if relax:
+                if relaxed:
                     self._set_sync(self._sync_level)
 
-    def _set_sync(self, level: int) -> None:
+    def _set_sync(self, level: int) -> bool:
+        """Set `PRAGMA synchronous`; False (and nothing set) inside an open transaction,
+        where SQLite refuses to change it (a caller's transaction: commit as it says)."""
         with self._backend.read_cursor() as c:
+            if c.connection.in_transaction:
+                return False
             c.execute(f"PRAGMA synchronous={int(level)}")
+            return True
 
     # --- the registry ------------------------------------------------------------------
 
@@ -218,7 +222,7 @@ class SQLiteProjectionStorage:
             position = int(row[1])
             if cache is None or not cache.valid_at(position):
                 cache = DocumentCache(position)  # someone else moved the copy on
-            session = _CatchUp(c, copy_id, position, cache)
+            session = _CatchUp(c, copy_id, position, cache, self._codec)
             yield session
             session.save()
         cache.position = session.saved_position
@@ -229,14 +233,49 @@ class SQLiteProjectionStorage:
     def publish(self, copy: CopyInfo) -> Iterator[_Publish]:
         with self._projection_transaction() as c:
             row = c.execute(
-                "SELECT state FROM projection_copies WHERE id = ?", (copy.copy_id,)
+                "SELECT state, position FROM projection_copies WHERE id = ?", (copy.copy_id,)
             ).fetchone()
             if row is None or row[0] != BUILDING:
                 raise CopyGoneError(
                     f"projection copy {copy.copy_id} is no longer being built "
                     "(dropped as abandoned?)"
                 )
-            yield _Publish(c, copy)
+            yield _Publish(c, copy, int(row[1]), self._codec)
+
+    def write_documents(
+        self,
+        copy: CopyInfo,
+        docs: Iterable[tuple[str, Document]],
+        on_written: Progress | None = None,
+    ) -> int:
+        counted = _Counted(docs, on_written, self._codec.dumps)
+        with self._projection_transaction() as c:
+            row = c.execute(
+                "SELECT state FROM projection_copies WHERE id = ?", (copy.copy_id,)
+            ).fetchone()
+            if row is None or row[0] != BUILDING:
+                raise CopyGoneError(f"projection copy {copy.copy_id} is no longer being built")
+            # Rows are serialised lazily, so only one document's bytes exist at a time;
+            # in key order (as BulkDocuments gives them) the B-tree fills page by page.
+            c.executemany(_UPSERT_DOC, counted.rows(copy.copy_id))
+        return counted.done
+
+    def iter_partition(self, after: int, upto: int, part: int, parts: int) -> Iterator[Row]:
+        # The filter runs inside SQLite: other partitions' rows never become Python
+        # objects. Same function as base.partition_of.
+        where = "position > ? AND position <= ?"
+        params: tuple[int, ...] = ()
+        if parts > 1:
+            where += " AND COALESCE(unicode(substr(stream, instr(stream, ':') + 1, 1)), 0) % ? = ?"
+            params = (parts, part)
+        statement = f"SELECT {_LOG_COLUMNS} FROM events WHERE {where} ORDER BY position LIMIT ?"
+        while True:
+            with self._backend.read_cursor() as c:
+                rows: list[Row] = c.execute(statement, (after, upto, *params, _LOG_PAGE)).fetchall()
+            yield from rows
+            if len(rows) < _LOG_PAGE:
+                return
+            after = rows[-1][0]
 
     # --- reads -------------------------------------------------------------------------
 
@@ -244,7 +283,9 @@ class SQLiteProjectionStorage:
     def _snapshot(self, copy: CopyInfo) -> Iterator[sqlite3.Cursor]:
         """A read transaction on a copy that is READY in it (one consistent snapshot)."""
         with self._backend.read_cursor() as c:
-            c.execute("BEGIN")
+            own = not c.connection.in_transaction  # else: inside the caller's transaction
+            if own:
+                c.execute("BEGIN")
             try:
                 row = c.execute(
                     "SELECT state FROM projection_copies WHERE id = ?", (copy.copy_id,)
@@ -253,7 +294,7 @@ class SQLiteProjectionStorage:
                     raise CopyGoneError(f"projection copy {copy.copy_id} is no longer live")
                 yield c
             finally:
-                if c.connection.in_transaction:
+                if own and c.connection.in_transaction:
                     c.execute("COMMIT")
 
     def read_documents(self, copy: CopyInfo, kind: str, prefix: str = "") -> list[Document]:
@@ -263,12 +304,13 @@ class SQLiteProjectionStorage:
                 "AND key >= ? AND key < ? ORDER BY key",
                 (copy.copy_id, kind, prefix, prefix + _KEY_CEILING),
             ).fetchall()
-        return [_loads(row[0]) for row in rows]
+        loads = self._codec.loads
+        return [loads(row[0]) for row in rows]
 
     def read_document(self, copy: CopyInfo, kind: str, key: str) -> Document | None:
         with self._snapshot(copy) as c:
             row = c.execute(_LOAD_DOC, (copy.copy_id, kind, key)).fetchone()
-        return None if row is None else _loads(row[0])
+        return None if row is None else self._codec.loads(row[0])
 
     def count_documents(self, copy: CopyInfo) -> dict[str, int]:
         with self._backend.read_cursor() as c:
@@ -281,25 +323,55 @@ class SQLiteProjectionStorage:
         return counts
 
 
-class _CatchUp:
-    """A CatchUpSession inside the storage's write transaction."""
+class _Session:
+    """What the catch-up and publish sessions share: documents loaded on demand from
+    one copy inside the storage's write transaction, and changed ones saved there."""
 
     def __init__(
-        self, c: sqlite3.Cursor, copy_id: int, position: int, cache: DocumentCache
+        self, c: sqlite3.Cursor, copy_id: int, cache: DocumentCache, codec: DocumentCodec
     ) -> None:
         self._c = c
         self._copy_id = copy_id
-        self._position = position
-        self.saved_position = position
+        self._codec = codec
         self._documents = SessionDocuments(cache, self._load)
-
-    @property
-    def position(self) -> int:
-        return self._position
 
     @property
     def documents(self) -> SessionDocuments:
         return self._documents
+
+    def _load(self, kind: str, key: str) -> Document | None:
+        row = self._c.execute(_LOAD_DOC, (self._copy_id, kind, key)).fetchone()
+        return None if row is None else self._codec.loads(row[0])
+
+    def _save_documents(self) -> bool:
+        dirty = self._documents.dirty
+        if dirty:
+            dumps, copy_id = self._codec.dumps, self._copy_id
+            self._c.executemany(
+                _UPSERT_DOC,
+                [(copy_id, kind, key, dumps(doc)) for (kind, key), doc in dirty.items()],
+            )
+        return bool(dirty)
+
+
+class _CatchUp(_Session):
+    """A CatchUpSession."""
+
+    def __init__(
+        self,
+        c: sqlite3.Cursor,
+        copy_id: int,
+        position: int,
+        cache: DocumentCache,
+        codec: DocumentCodec,
+    ) -> None:
+        super().__init__(c, copy_id, cache, codec)
+        self._position = position
+        self.saved_position = position
+
+    @property
+    def position(self) -> int:
+        return self._position
 
     def advance(self, position: int) -> None:
         if position < self.saved_position:
@@ -308,43 +380,27 @@ class _CatchUp:
             )
         self.saved_position = position
 
-    def _load(self, kind: str, key: str) -> Document | None:
-        row = self._c.execute(_LOAD_DOC, (self._copy_id, kind, key)).fetchone()
-        return None if row is None else _loads(row[0])
-
     def save(self) -> None:
-        dirty = self._documents.dirty
-        if dirty:
-            copy_id = self._copy_id
-            self._c.executemany(
-                _UPSERT_DOC,
-                [(copy_id, kind, key, _dumps(doc)) for (kind, key), doc in dirty.items()],
-            )
-        if self.saved_position != self._position or dirty:
+        changed = self._save_documents()
+        if self.saved_position != self._position or changed:
             self._c.execute(
                 "UPDATE projection_copies SET position = ?, updated_at = ? WHERE id = ?",
                 (self.saved_position, now_us(), self._copy_id),
             )
 
 
-class _Publish:
-    """A PublishSession inside the storage's write transaction."""
+class _Publish(_Session):
+    """A PublishSession."""
 
-    def __init__(self, c: sqlite3.Cursor, copy: CopyInfo) -> None:
-        self._c = c
+    def __init__(
+        self, c: sqlite3.Cursor, copy: CopyInfo, position: int, codec: DocumentCodec
+    ) -> None:
+        super().__init__(c, copy.copy_id, DocumentCache(position), codec)
         self._copy = copy
-
-    def write_documents(
-        self, kind: str, docs: Iterable[Document], on_written: Progress | None = None
-    ) -> int:
-        # Sorted by key: the WITHOUT ROWID B-tree then fills in order, page after page.
-        # Rows are serialised lazily, so only one document's bytes exist at a time.
-        keyed = sorted(((document_key(kind, doc), doc) for doc in docs), key=_first)
-        self._c.executemany(_UPSERT_DOC, _rows(self._copy.copy_id, kind, keyed, on_written))
-        return len(keyed)
 
     def make_live(self, position: int) -> CopyInfo:
         copy = self._copy
+        self._save_documents()
         now = now_us()
         # Retire first: the partial unique index allows one ready copy per key.
         self._c.execute(
@@ -362,16 +418,28 @@ class _Publish:
         return _copy(row)
 
 
-def _first(item: tuple[str, Document]) -> str:
-    return item[0]
+class _Counted:
+    """(kind, document) pairs -> rows to insert, counting them for `on_written`."""
 
+    def __init__(
+        self,
+        docs: Iterable[tuple[str, Document]],
+        on_written: Progress | None,
+        dumps: Callable[[Document], bytes],
+    ) -> None:
+        self._docs = docs
+        self._on_written = on_written
+        self._dumps = dumps
+        self.done = 0
 
-def _rows(
-    copy_id: int, kind: str, keyed: list[tuple[str, Document]], on_written: Progress | None
-) -> Iterator[tuple[int, str, str, bytes]]:
-    for done, (key, doc) in enumerate(keyed, 1):
-        yield (copy_id, kind, key, _dumps(doc))
-        if on_written is not None and not done % _TICK:
+    def rows(self, copy_id: int) -> Iterator[tuple[int, str, str, bytes]]:
+        on_written, dumps = self._on_written, self._dumps
+        done = 0
+        for kind, doc in self._docs:
+            yield (copy_id, kind, document_key(kind, doc), dumps(doc))
+            done += 1
+            if on_written is not None and not done % _TICK:
+                on_written(done)
+        self.done = done
+        if on_written is not None:
             on_written(done)
-    if on_written is not None:
-        on_written(len(keyed))

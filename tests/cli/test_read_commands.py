@@ -117,7 +117,7 @@ def test_projections_status_shows_lag_after_an_append_and_0_after_a_read(
 
 
 def test_projections_rebuild(fixture_store: tuple[str, str]) -> None:
-    name, url = fixture_store
+    _name, url = fixture_store
     before = run_json(url, "machines")
     first = run_json(url, "projections", "rebuild")
     second = run_json(url, "projections", "rebuild", "machines")

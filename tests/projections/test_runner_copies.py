@@ -12,7 +12,7 @@ from eventstate.gating import MetaChange
 from eventstate.interchange import import_jsonl
 from eventstate.store import EventStore
 from projections import fingerprint, runner, service
-from projections.storage import BUILDING, READY, storage_for
+from projections.storage import BUILDING, READY, RETIRED, storage_for
 from tests.projections.test_runner_support import (
     FIXTURES,
     Events,
@@ -114,8 +114,10 @@ def test_rebuild_is_blue_green_and_gives_the_same_documents(
     assert seen
     assert result.copy.generation == live.generation + 1
     assert result.copy.position == store.head()
+    states = {c.copy_id: c.state for c in storage_for(store).copies()}
+    assert states == {live.copy_id: RETIRED, result.copy.copy_id: READY}
+    assert [c.copy_id for c in runner.cleanup_copies(store)] == [live.copy_id]
     assert [c.copy_id for c in storage_for(store).copies()] == [result.copy.copy_id]
-    assert [c.copy_id for c in result.dropped] == [live.copy_id]
     after = service.machines(store), service.models(store)
     assert after == reference(store)
     assert after != before  # the mid-build append is in

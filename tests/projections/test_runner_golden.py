@@ -74,12 +74,14 @@ def test_unknown_machine_and_model_are_not_found(imported: tuple[str, EventStore
         service.machine(store, uuid, "999")
     with pytest.raises(NotFoundError, match="model nope not found"):
         service.machines(store, "nope")
+    with pytest.raises(NotFoundError, match="model nope not found"):
+        service.machine(store, "nope", "0")
 
 
 def test_another_process_reading_the_same_file_sees_the_same_documents(
     imported: tuple[str, EventStore],
 ) -> None:
-    name, store = imported
+    _name, store = imported
     first = service.machines(store)
     other = open_file_store(Path(store.backend.path))  # type: ignore[attr-defined]
     try:

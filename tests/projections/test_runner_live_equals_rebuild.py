@@ -7,16 +7,18 @@ the live copy, a fresh rebuild and one plain fold of the log all hold the same d
 
 from __future__ import annotations
 
+import itertools
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from eventstate.store import EventStore, NewEvent
-from projections import runner, service
+from projections import partitions, runner, service
 from projections.events import EventTuple
 from projections.storage import UNIT, storage_for
 from tests.projections.test_runner_support import Events, open_file_store, reference
@@ -50,7 +52,8 @@ class World:
         if op == "model" or not self.models:
             if len(self.models) >= 3:
                 return None
-            uuid = f"00000000-0000-4000-8000-{len(self.models):012d}"
+            # Different first characters: different rebuild partitions.
+            uuid = f"{'3ae'[len(self.models)]}0000000-0000-4000-8000-{len(self.models):012d}"
             self.models.append(uuid)
             self.machines[uuid], self.units[uuid] = [], []
             return self.events.model_created(uuid, PROVIDERS[a % len(PROVIDERS)], f"m{a}")
@@ -126,19 +129,35 @@ def _units(store: EventStore) -> list[dict[str, object]]:
 @given(
     commands=st.lists(command, min_size=20, max_size=300),
     chunk=st.sampled_from((1, 2, 5, 10_000)),
+    per_part=st.sampled_from((None, 7, 40)),
 )
 def test_following_live_equals_rebuilding_from_zero(
-    commands: list[tuple[str, int, int]], chunk: int
+    commands: list[tuple[str, int, int]], chunk: int, per_part: int | None
 ) -> None:
-    saved_chunk, saved_events = runner.CATCH_UP_CHUNK, runner._events
-    runner.CATCH_UP_CHUNK = chunk  # catch-ups of many events go in several transactions
     folded: list[tuple[int, int]] = []
+    fold_range, run_partitions = runner._events, partitions.run_partitions
 
     def recording(store: EventStore, after: int, upto: int) -> Iterator[EventTuple]:
         folded.append((after, upto))
-        return saved_events(store, after, upto)
+        return fold_range(store, after, upto)
 
-    runner._events = recording
+    def recording_build(store: EventStore, *args: Any, **kwargs: Any) -> tuple[int, int]:
+        folded.append((0, args[3]))  # (storage, copy, plan, head, ...)
+        return run_partitions(store, *args, **kwargs)
+
+    knobs = {
+        "CATCH_UP_CHUNK": chunk,  # catch-ups of many events go in several transactions
+        "_events": recording,
+        "run_partitions": recording_build,
+        # per_part: builds fold the log in model partitions of that many events (in
+        # this process, one after the other), as big logs are.
+        "PARALLEL_MIN_EVENTS": 0 if per_part else runner.PARALLEL_MIN_EVENTS,
+        "EVENTS_PER_PART": per_part or runner.EVENTS_PER_PART,
+        "MAX_WORKERS": 1,
+    }
+    saved = {name: getattr(runner, name) for name in knobs}
+    for name, value in knobs.items():
+        setattr(runner, name, value)
     try:
         with tempfile.TemporaryDirectory() as tmp:
             store = open_file_store(Path(tmp) / "store.db")
@@ -147,7 +166,8 @@ def test_following_live_equals_rebuilding_from_zero(
             finally:
                 store.close()
     finally:
-        runner.CATCH_UP_CHUNK, runner._events = saved_chunk, saved_events
+        for name, value in saved.items():
+            setattr(runner, name, value)
 
 
 def _check(
@@ -172,9 +192,9 @@ def _check(
     live_units = _units(store)
     assert live == reference(store)
     # Every event was folded into the live copy exactly once: the ranges folded (the
-    # first build, then each catch-up) tile (0, head] without a gap or an overlap.
+    # first build, its tail, then each catch-up) tile (0, head] with no gap or overlap.
     assert folded[0][0] == 0 and folded[-1][1] == store.head()
-    assert all(prev[1] == nxt[0] for prev, nxt in zip(folded, folded[1:], strict=False))
+    assert all(prev[1] == nxt[0] for prev, nxt in itertools.pairwise(folded))
     rebuilt = runner.rebuild(store)
     assert rebuilt.copy.position == store.head()
     assert (service.machines(store), service.models(store)) == live

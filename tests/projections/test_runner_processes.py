@@ -7,6 +7,7 @@ positions never go back, and the documents equal one plain fold of the log.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import sqlite3
@@ -45,6 +46,7 @@ def recording(store, after, upto):
 
 runner._events = recording
 store = open_store("sqlite:///" + path)
+open(out + ".ready", "w").close()
 while not os.path.exists(go):
     time.sleep(0.001)
 while True:
@@ -102,9 +104,7 @@ def test_two_processes_catching_up_at_once_fold_every_event_exactly_once(
     go, stop = str(tmp_path / "go"), str(tmp_path / "stop")
     outs = [str(tmp_path / f"reader{n}.json") for n in range(2)]
     children = [_spawn(tmp_path / "reader.py", str(path), out, go, stop) for out in outs]
-    children.append(
-        _spawn(tmp_path / "writer.py", str(path), go, stop, str(REPO), UUID, NEW_MODEL)
-    )
+    children.append(_spawn(tmp_path / "writer.py", str(path), go, stop, str(REPO), UUID, NEW_MODEL))
     seen = _watch_positions(path, children, go)
     assert [child.wait(timeout=120) for child in children] == [0, 0, 0]
 
@@ -112,7 +112,7 @@ def test_two_processes_catching_up_at_once_fold_every_event_exactly_once(
     ranges = sorted(tuple(r) for result in results for r in result["ranges"])
     head = store.head()
     assert ranges[0][0] == start and ranges[-1][1] == head
-    for (_, end), (begin, _) in zip(ranges, ranges[1:], strict=False):
+    for (_, end), (begin, _) in itertools.pairwise(ranges):
         assert begin == end, f"overlap or gap in the folded ranges: {ranges}"
     folded = [len(result["ranges"]) for result in results]
     assert all(folded), f"both processes should have folded something: {folded}"
@@ -126,6 +126,11 @@ def test_two_processes_catching_up_at_once_fold_every_event_exactly_once(
 def _watch_positions(path: Path, children: list[subprocess.Popen[bytes]], go: str) -> list[int]:
     """The copy's stored position, polled from a plain connection while the children run."""
     conn = sqlite3.connect(path)
+    # Both readers start together (imports take a while on a busy machine).
+    readies = [Path(f"{path.parent}/reader{n}.json.ready") for n in range(2)]
+    deadline = time.monotonic() + 60
+    while not all(ready.exists() for ready in readies) and time.monotonic() < deadline:
+        time.sleep(0.01)
     Path(go).touch()
     seen = []
     deadline = time.monotonic() + 120

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
@@ -21,6 +22,7 @@ from projections.storage import (
     CopyInfo,
     CopyKey,
     ProjectionStorage,
+    partition_of,
     storage_for,
 )
 from projections.storage.base import machine_key, model_prefix
@@ -67,8 +69,9 @@ def test_a_new_build_is_invisible_until_published(store: EventStore) -> None:
     first = storage.begin_build(KEY, "me")
     assert first.state == BUILDING and first.generation == 1
     assert storage.live_copy(KEY) is None
+    storage.write_documents(first, [(MACHINE, new_machine_document(UUID, "0"))])
+    assert storage.live_copy(KEY) is None
     with storage.publish(first) as publish:
-        publish.write_documents(MACHINE, [new_machine_document(UUID, "0")])
         live = publish.make_live(7)
     assert live.state == READY and live.position == 7 and storage.live_copy(KEY) == live
     second = storage.begin_build(KEY, "me")
@@ -80,13 +83,59 @@ def test_a_failed_publish_writes_nothing_and_switches_nothing(store: EventStore)
     storage = storage_for(store)
     live = _published(storage, 1)
     building = storage.begin_build(KEY, "me")
+    storage.write_documents(building, [(MACHINE, new_machine_document(UUID, "9"))])
     with pytest.raises(RuntimeError), storage.publish(building) as publish:
-        publish.write_documents(MACHINE, [new_machine_document(UUID, "9")])
+        doc = publish.documents.get_machine(UUID, "9")
+        assert doc is not None
+        doc["life"] = "dead"
+        publish.documents.put_machine(doc)
         publish.make_live(3)
         raise RuntimeError("killed")
     assert storage.live_copy(KEY) == live
-    assert storage.count_documents(building)[MACHINE] == 0
     assert storage.copy(building.copy_id).state == BUILDING  # type: ignore[union-attr]
+    with storage.publish(building) as publish:  # the change above was not saved
+        assert publish.documents.get_machine(UUID, "9") == new_machine_document(UUID, "9")
+
+
+def test_a_bulk_write_is_one_transaction_into_a_building_copy(store: EventStore) -> None:
+    storage = storage_for(store)
+    building = storage.begin_build(KEY, "me")
+
+    def docs() -> Iterator[tuple[str, dict[str, object]]]:
+        yield MACHINE, new_machine_document(UUID, "1")
+        yield MACHINE, new_machine_document(UUID, "2")
+        raise RuntimeError("killed while writing")
+
+    with pytest.raises(RuntimeError):
+        storage.write_documents(building, docs())
+    assert storage.count_documents(building)[MACHINE] == 0
+    ticks: list[int] = []
+    pairs = [(MACHINE, new_machine_document(UUID, str(n))) for n in range(3000)]
+    assert storage.write_documents(building, pairs, ticks.append) == 3000
+    assert ticks[-1] == 3000 and len(ticks) > 1
+    storage.drop_copy(building.copy_id)
+    with pytest.raises(CopyGoneError):
+        storage.write_documents(building, pairs)
+    live = _published(storage, 1)
+    with pytest.raises(CopyGoneError):
+        storage.write_documents(live, pairs)  # never into a copy readers use
+
+
+def test_partitions_split_the_log_by_model(tmp_path: Path) -> None:
+    opened = open_file_store(tmp_path / "parts.db")
+    events = Events()
+    for first in "0123456789abcdef":
+        append_all(opened, small_environment(events, f"{first}{UUID[1:]}", 2))
+    storage = storage_for(opened)
+    head = opened.head()
+    every = list(opened.backend.iter_log(0, head))
+    for parts in (1, 2, 3, 5):
+        pieces = [list(storage.iter_partition(0, head, part, parts)) for part in range(parts)]
+        for part, rows in enumerate(pieces):
+            assert [r[0] for r in rows] == sorted(r[0] for r in rows)
+            assert {partition_of(r[1], parts) for r in rows} <= {part}
+        assert sorted(r for rows in pieces for r in rows) == every
+    assert list(storage.iter_partition(10, 20, 0, 1)) == every[10:20]
 
 
 def test_publishing_retires_the_previous_generation_in_the_same_step(store: EventStore) -> None:
@@ -184,6 +233,23 @@ def test_documents_of_one_model_are_one_key_range(store: EventStore) -> None:
 
 def _published(storage: ProjectionStorage, position: int) -> CopyInfo:
     build = storage.begin_build(KEY, "me")
+    storage.write_documents(build, [(MACHINE, new_machine_document(UUID, "0"))])
     with storage.publish(build) as publish:
-        publish.write_documents(MACHINE, [new_machine_document(UUID, "0")])
         return publish.make_live(position)
+
+
+def test_documents_of_an_encrypted_store_are_encrypted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from eventstate.api import new_cipher_key
+
+    monkeypatch.setenv("EVENTSTATE_CIPHER_KEY", new_cipher_key())
+    secret = open_file_store(tmp_path / "secret.db")
+    append_all(secret, small_environment(Events(), UUID, 3))
+    assert service.machine(secret, UUID, "1")["instance"]["instance_id"] == "i-00001"
+    runner.rebuild(secret)
+    assert service.machine(secret, UUID, "2")["preferred_private_address"] == "10.0.0.3"
+    secret.close()
+    raw = sqlite3.connect(tmp_path / "secret.db")
+    blobs = [row[0] for row in raw.execute("SELECT doc FROM projection_documents")]
+    assert blobs and not any(b"i-00001" in blob or UUID.encode() in blob for blob in blobs)

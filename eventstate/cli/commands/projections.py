@@ -65,12 +65,13 @@ def rebuild(cli: CliContext, name: str | None, as_json: bool) -> None:
     """Rebuild the projections from position 0, beside the copy readers use; readers
     switch to the new copy in one step when it is complete. NAME (machines or models)
     rebuilds the copy holding it, which holds both."""
-    from projections.runner import copy_name
+    from projections.runner import cleanup_copies, copy_name
     from projections.runner import rebuild as rebuild_copy
 
     store = cli.store()
     with _PhaseBars() as progress:
         result = rebuild_copy(store, progress=progress)
+    dropped = [*result.dropped, *cleanup_copies(store)]  # the generation it replaced too
     copy = result.copy
     if as_json:
         emit_json(
@@ -85,7 +86,7 @@ def rebuild(cli: CliContext, name: str | None, as_json: bool) -> None:
                 "events": result.events,
                 "documents": result.documents,
                 "seconds": round(result.seconds, 3),
-                "dropped": [copy_name(old) for old in result.dropped],
+                "dropped": [copy_name(old) for old in dropped],
             }
         )
         return
@@ -97,7 +98,7 @@ def rebuild(cli: CliContext, name: str | None, as_json: bool) -> None:
         f"{result.events} events, {result.documents} documents in {result.seconds:.2f}s; "
         "readers switched to it"
     )
-    for old in result.dropped:
+    for old in dropped:
         info(f"dropped {old.state} copy {copy_name(old)}")
 
 

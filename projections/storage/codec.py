@@ -1,0 +1,36 @@
+"""Documents <-> stored bytes: compact JSON (orjson), encrypted like the log when the
+store is encrypted (EVENTSTATE_CIPHER_KEY): a projection holds the same values as the
+events it was folded from, so it must never put them back into the file in clear."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import orjson
+from eventsourcing.persistence import Cipher
+
+from eventstate.store import EventStore
+from projections.documents import Document
+
+
+class DocumentCodec:
+    """`dumps(doc) -> bytes` and `loads(bytes) -> doc` for one store."""
+
+    __slots__ = ("dumps", "encrypted", "loads")
+
+    def __init__(self, cipher: Cipher | None = None) -> None:
+        self.encrypted = cipher is not None
+        self.dumps: Callable[[Document], bytes]
+        self.loads: Callable[[bytes], Document]
+        if cipher is None:
+            self.dumps = orjson.dumps
+            self.loads = orjson.loads
+        else:
+            encrypt, decrypt = cipher.encrypt, cipher.decrypt
+            self.dumps = lambda doc: encrypt(orjson.dumps(doc))
+            self.loads = lambda blob: orjson.loads(decrypt(blob))
+
+    @classmethod
+    def for_store(cls, store: EventStore) -> DocumentCodec:
+        """The store's own cipher (from its Mapper), if it has one."""
+        return cls(store.codec.cipher)
