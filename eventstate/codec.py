@@ -9,11 +9,13 @@ the payload), with no per-event object beyond the decoded map itself.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Callable
 from functools import partial
 from typing import Any
 
 import msgpack
+from eventsourcing.compressor import ZlibCompressor
 from eventsourcing.persistence import (
     Cipher,
     Compressor,
@@ -34,6 +36,24 @@ _EXT_TRANSCODED = 1
 # size (so a forged length prefix fails instead of allocating) and refuses
 # nesting deeper than its fixed stack; stored payloads are capped on write.
 MAX_PAYLOAD_BYTES = 16 * 1024 * 1024
+# Maps and lists nested deeper than this are refused on the way in: export and
+# history write JSON with orjson, which stops at 255 levels, and no real payload
+# comes near it.
+MAX_NESTING = 200
+
+
+def nesting_exceeds(value: Any, limit: int = MAX_NESTING) -> bool:
+    """Whether maps/lists nest deeper than `limit` (iterative: no recursion to blow)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        if type(item) is dict:
+            stack.extend((child, depth + 1) for child in item.values())
+        elif type(item) is list:
+            stack.extend((child, depth + 1) for child in item)
+    return False
 
 
 class MsgpackTranscoder(Transcoder):
@@ -155,6 +175,8 @@ class PayloadCodec:
         compressor, cipher = mapper.compressor, mapper.cipher
         if compressor is None and cipher is None:
             return base
+        if isinstance(compressor, ZlibCompressor):
+            compressor = _BoundedZlib()
 
         def decode(state: bytes) -> Any:
             if cipher is not None:
@@ -164,6 +186,18 @@ class PayloadCodec:
             return base(state)
 
         return decode
+
+
+class _BoundedZlib(ZlibCompressor):
+    """zlib that stops at MAX_PAYLOAD_BYTES: a few stored bytes must not inflate
+    into gigabytes (a decompression bomb) before the payload check can refuse them."""
+
+    def decompress(self, data: bytes) -> bytes:
+        inflater = zlib.decompressobj()
+        plain = inflater.decompress(data, MAX_PAYLOAD_BYTES)
+        if inflater.unconsumed_tail:
+            raise ValueError(f"payload inflates past {MAX_PAYLOAD_BYTES} bytes")
+        return plain
 
 
 def _short(exc: BaseException) -> str:

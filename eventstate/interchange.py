@@ -17,8 +17,14 @@ from typing import IO, Any
 import orjson
 
 from eventstate.backends.base import NewRow
-from eventstate.codec import MAX_PAYLOAD_BYTES
-from eventstate.errors import EventStateError, InterchangeError, ValidationError
+from eventstate.codec import MAX_NESTING, MAX_PAYLOAD_BYTES, nesting_exceeds
+from eventstate.domain.catalogue import validate_payload
+from eventstate.errors import (
+    CorruptEventError,
+    EventStateError,
+    InterchangeError,
+    ValidationError,
+)
 from eventstate.gating import ImportGuard, check_readable
 from eventstate.releases import CODE_RELEASE, compare, is_release
 from eventstate.store import EventStore
@@ -49,7 +55,8 @@ def read_header(line: bytes, source: str) -> str:
         raise InterchangeError(1, f"header is not JSON ({exc})", source) from None
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise InterchangeError(1, f'header must be {{"format": "{FORMAT}", ...}}', source)
-    if header.get("format_version") != FORMAT_VERSION:
+    version = header.get("format_version")
+    if type(version) is not int or version != FORMAT_VERSION:
         raise InterchangeError(
             1,
             f"format_version {header.get('format_version')!r} is not supported (expected 1)",
@@ -76,7 +83,7 @@ class _LineChecker:
         self.source = source
         self.store_empty = store_empty
         self.last_versions: dict[str, int] = {}
-        self.known: dict[tuple[str, int], bool] = {}
+        self.known: dict[tuple[str, int], tuple[bool, bool]] = {}
         self.encode = store.codec.encode
 
     def row(self, number: int, line: bytes) -> NewRow:
@@ -110,7 +117,21 @@ class _LineChecker:
             raise InterchangeError(
                 number, f"{stream} version {version}: data must be a JSON object", self.source
             )
-        self._check_type(number, stream, version, type_name, schema)
+        if self._check_type(number, stream, version, type_name, schema):
+            # Today's schema is read without upcasting, so nothing later checks it:
+            # a payload the fold cannot read must not get in.
+            try:
+                validate_payload(type_name, data)
+            except ValidationError as exc:
+                raise InterchangeError(
+                    number, f"{stream} version {version}: {exc}", self.source
+                ) from None
+        if (line.count(b"{") + line.count(b"[") > MAX_NESTING) and nesting_exceeds(data):
+            raise InterchangeError(
+                number,
+                f"{stream} version {version}: data nests deeper than {MAX_NESTING} levels",
+                self.source,
+            )
         try:
             recorded_at = parse_iso_us(event["recorded_at"])
         except ValueError as exc:
@@ -127,18 +148,27 @@ class _LineChecker:
 
     def _check_type(
         self, number: int, stream: str, version: int, type_name: str, schema: int
-    ) -> None:
+    ) -> bool:
+        """Refuse a type/schema the release cannot hold; True when it is today's schema."""
         key = (type_name, schema)
         known = self.known.get(key)
         if known is None:
-            known = self.known[key] = self.store.chain.is_known(type_name, schema, self.release)
-        if not known:
+            chain = self.store.chain
+            holdable = chain.is_known(type_name, schema, self.release)
+            current = (
+                holdable
+                and chain.current_name(type_name) == type_name
+                and chain.current_schema(type_name) == schema
+            )
+            known = self.known[key] = (holdable, current)
+        if not known[0]:
             raise InterchangeError(
                 number,
                 f"{stream} version {version}: {type_name} schema {schema} is not an event type "
                 f"a {self.release} store can hold",
                 self.source,
             )
+        return known[1]
 
     def _check_version(self, number: int, stream: str, version: int) -> None:
         last = self.last_versions.get(stream)
@@ -245,7 +275,14 @@ def export_jsonl(
             "data": data,
             "position": position,
         }
-        out.write(dumps(line))
+        try:
+            encoded = dumps(line)
+        except orjson.JSONEncodeError as exc:  # altered bytes: nesting or types JSON lacks
+            raise CorruptEventError(
+                f"{stream_id} version {version} (position {position}): payload cannot be "
+                f"written as JSON ({exc})"
+            ) from None
+        out.write(encoded)
         out.write(b"\n")
         count += 1
     return count

@@ -30,12 +30,19 @@ def parse_iso_us(text: str) -> int:
         raise ValueError(f"unparseable time {text!r}") from None
     if moment.tzinfo is None:
         raise ValueError(f"time {text!r} has no UTC offset")
-    return to_us(moment)
+    us = to_us(moment)
+    if not MIN_US <= us <= MAX_US:
+        raise ValueError(f"time {text!r} is outside the years 1 to 9999 in UTC")
+    return us
 
 
 def to_us(moment: datetime) -> int:
     delta = moment - _EPOCH
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+MIN_US = to_us(datetime(1, 1, 1, tzinfo=UTC))
+MAX_US = to_us(datetime(9999, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC))
 
 
 def format_us(us: int) -> str:

@@ -162,11 +162,19 @@ class MongoBackend(ProcessRecorder):
     # --- connection --------------------------------------------------------------
 
     def _connect(self) -> MongoClient[dict[str, Any]]:
+        # An unreachable server fails in 5 s, not pymongo's 30 s, unless the URL says.
+        timeouts: dict[str, Any] = {}
+        if "serverselectiontimeoutms" not in self._url.raw.lower():
+            timeouts["serverSelectionTimeoutMS"] = 5_000
         try:
             return MongoClient(
-                self._url.raw, appname="eventstate", uuidRepresentation="standard", tz_aware=False
+                self._url.raw,
+                appname="eventstate",
+                uuidRepresentation="standard",
+                tz_aware=False,
+                **timeouts,
             )
-        except ConfigurationError as exc:
+        except (ConfigurationError, ValueError) as exc:  # pymongo raises ValueError on bad ports
             raise StoreURLError(
                 f"cannot open store {self._url.redacted}: {one_line(exc, self._url.scrub)}"
             ) from None

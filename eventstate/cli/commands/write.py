@@ -62,13 +62,14 @@ def model_create(
     model_uuid: str | None,
 ) -> None:
     """Create a model; prints its uuid."""
+    values = _pairs(config, "--config")  # before the store is opened (or created)
     uuid = _repo(cli).create_model(
         name,
         provider_type=provider_type,
         cloud_region=cloud_region,
         owner=owner,
         cloud_credential=cloud_credential,
-        config=_pairs(config, "--config"),
+        config=values,
         model_uuid=model_uuid,
     )
     click.echo(uuid)
@@ -83,7 +84,8 @@ def model_config(
     cli: CliContext, model_uuid: str, set_: tuple[str, ...], unset: tuple[str, ...]
 ) -> None:
     """Set and unset model config keys."""
-    _repo(cli).change_model_config(model_uuid, _pairs(set_, "--set"), unset)
+    values = _pairs(set_, "--set")  # before the store is opened (or created)
+    _repo(cli).change_model_config(model_uuid, values, unset)
 
 
 @model.command("agent-version")
@@ -170,12 +172,9 @@ def machine_provision(
     hardware: tuple[str, ...],
 ) -> None:
     """Record that a machine's instance was provisioned."""
+    values = _pairs(hardware, "--hardware")  # before the store is opened (or created)
     _repo(cli).provision_machine(
-        model_uuid,
-        machine_id,
-        instance_id=instance_id,
-        nonce=nonce,
-        hardware=_pairs(hardware, "--hardware"),
+        model_uuid, machine_id, instance_id=instance_id, nonce=nonce, hardware=values
     )
 
 
