@@ -32,7 +32,7 @@ from typing import Any
 from uuid import UUID, uuid5
 
 from eventsourcing.application import Application
-from eventsourcing.domain import Aggregate, DomainEvent, event
+from eventsourcing.domain import Aggregate, DomainEvent, DomainEventProtocol, event
 
 NAMESPACE = UUID("6ba7b811-9dad-11d1-80b4-00c04fd430c8")  # uuid.NAMESPACE_URL
 
@@ -367,7 +367,7 @@ def legacy_events(records: Iterable[LegacyRecord]) -> list[LegacyEvent]:
                 originator_version=version,
                 timestamp=recorded_at,
                 data=data,
-            )
+            )  # type: ignore[call-arg]  # a dataclass field mypy does not see
         )
     return out
 
@@ -379,7 +379,7 @@ def save_in_chunks(app: Application[UUID], events: Sequence[DomainEvent], chunk:
         save(*events[i : i + chunk])
 
 
-def read_all(app: Application[UUID], page: int = 1000) -> Iterator[DomainEvent]:
+def read_all(app: Application[UUID], page: int = 1000) -> Iterator[DomainEventProtocol[UUID]]:
     """Every event in notification order: `select_notifications` pages of `page`,
     each notification through `Mapper.to_domain_event` (which runs the upcasts)."""
     select = app.recorder.select_notifications

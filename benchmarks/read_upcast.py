@@ -31,8 +31,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks import baseline_eventsourcing as es  # noqa: E402
-from benchmarks.core import (  # noqa: E402
+from benchmarks import baseline_eventsourcing as es
+from benchmarks.core import (
     _EPOCH,
     ensure_log,
     fsync_ms,
@@ -41,9 +41,9 @@ from benchmarks.core import (  # noqa: E402
     say,
     workdir,
 )
-from benchmarks.harness import Comparison, Measure, alternate, report  # noqa: E402
-from eventstate.api import open_store  # noqa: E402
-from eventstate.interchange import import_jsonl  # noqa: E402
+from benchmarks.harness import Comparison, Measure, alternate, report
+from eventstate.api import open_store
+from eventstate.interchange import import_jsonl
 
 
 def ensure_stores(folder: Path, log: Path, events: int) -> tuple[str, Path]:
@@ -120,7 +120,9 @@ def sanity_check(url: str, es_db: Path, events: int) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--events", type=int, default=1_000_000, help="events in the log (default 1,000,000)")
+    parser.add_argument(
+        "--events", type=int, default=1_000_000, help="events in the log (default 1,000,000)"
+    )
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds")
     parser.add_argument("--data", help="folder to keep the log and both stores in (reused)")
     parser.add_argument("--disk", action="store_true", help="temporary folder on disk, not tmpfs")
