@@ -109,6 +109,9 @@ class PayloadCodec:
         self.mapper = mapper
         self.encode: Callable[[dict[str, Any]], bytes] = self._build_encoder(mapper)
         self._decode: Callable[[bytes], Any] = self._build_decoder(mapper)
+        # Stored bytes -> whatever they decode to, raising anything: for hot loops that
+        # check the result themselves and call `decode` only to name a failure.
+        self.unpack: Callable[[bytes], Any] = self._decode
 
     @classmethod
     def plain(cls) -> PayloadCodec:

@@ -114,26 +114,52 @@ class EventStore:
     def decode(self, rows: Iterable[Row], target: str | None = CODE_RELEASE) -> Iterator[Event]:
         """Rows -> events: payload decoded and, unless target is None, upcast.
 
-        The hot read path: one decode and one dict lookup per already-current event.
+        The hot read path: one C decode per event; the error message naming the event
+        is only built when a payload does not decode to a map.
         """
-        decode = self.codec.decode
+        unpack = self.codec.unpack
+        checked_decode = self.codec.decode
         upcast = self.upcaster(target)
+        new = tuple.__new__
+        if upcast is None:
+            for row in rows:
+                try:
+                    data = unpack(row[6])
+                except Exception:
+                    data = None
+                if type(data) is not dict:
+                    where = f"{row[1]} version {row[2]} (position {row[0]})"
+                    data = checked_decode(row[6], where)
+                yield new(Event, (*row[:6], data))
+            return
+        assert target is not None  # upcast is None for target None
+        current, contextual = self.chain.read_plan(target)
         providers = self._providers
         provider_for = self._provider_for
-        make = Event._make
         for position, stream, version, type_name, schema, recorded_at, state in rows:
-            data = decode(state, f"{stream} version {version} (position {position})")
-            if upcast is not None:
-                if version == 1 and stream.startswith("model:"):
-                    value = data.get("provider_type")
-                    if isinstance(value, str):
-                        providers[stream] = value
-                try:
-                    provider = providers[stream]
-                except KeyError:
-                    provider = provider_for(stream)
+            try:
+                data = unpack(state)
+            except Exception:
+                data = None
+            if type(data) is not dict:
+                data = checked_decode(state, f"{stream} version {version} (position {position})")
+            if version == 1 and stream.startswith("model:"):
+                value = data.get("provider_type")
+                if isinstance(value, str):
+                    providers[stream] = value
+            key = (type_name, schema)
+            if key not in current:
+                # Only the few context-aware plans need the provider (and the first
+                # event of a stream would otherwise cost a lookup in the log).
+                if key in contextual:
+                    try:
+                        provider = providers[stream]
+                    except KeyError:
+                        provider = provider_for(stream)
+                else:
+                    provider = None
                 type_name, schema, data = upcast(stream, version, type_name, schema, data, provider)
-            yield make((position, stream, version, type_name, schema, recorded_at, data))
+            yield new(Event, (position, stream, version, type_name, schema, recorded_at, data))
 
     def _provider_for(self, stream: str) -> str | None:
         """The provider type of the model a stream belongs to, read from the log.

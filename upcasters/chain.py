@@ -92,6 +92,9 @@ class Chain:
         }
         self._by_step = {up.step: up for up in spec.upcasters}
         self._upcasters: dict[str, UpcastFunction] = {}
+        self._read_plans: dict[
+            str, tuple[frozenset[tuple[str, int]], frozenset[tuple[str, int]]]
+        ] = {}
         self._fingerprint = _fingerprint(spec)
         self.upcast = self.upcaster_for(CODE_RELEASE)
 
@@ -105,6 +108,22 @@ class Chain:
             upcast = self._compile(target_release)
             self._upcasters[target_release] = upcast
         return upcast
+
+    def read_plan(
+        self, target_release: str
+    ) -> tuple[frozenset[tuple[str, int]], frozenset[tuple[str, int]]]:
+        """(current, contextual) for readers' hot loops: the stored `(type, schema)`
+        pairs already current at `target_release` (upcast would return them as they
+        are, so a reader may skip the call), and those whose upcast needs context
+        (only they need the model's provider type)."""
+        release_index(target_release)
+        found = self._read_plans.get(target_release)
+        if found is None:
+            plans = self._plans(target_release)
+            current = frozenset(key for key, plan in plans.items() if plan is None)
+            contextual = frozenset(key for key, plan in plans.items() if plan and plan[3])
+            found = self._read_plans[target_release] = (current, contextual)
+        return found
 
     def _plans(self, target: str) -> dict[tuple[str, int], _Plan | None]:
         plans: dict[tuple[str, int], _Plan | None] = {}

@@ -51,6 +51,11 @@ from eventstate.faults import checkpoint
 from eventstate.hashing import GENESIS, event_hash
 from eventstate.timeutil import format_us, now_us
 
+_STREAM_VERSION_INDEX = "events_stream_version"
+_CREATE_STREAM_VERSION_INDEX = (
+    f"CREATE UNIQUE INDEX IF NOT EXISTS {_STREAM_VERSION_INDEX} ON events (stream, version)"
+)
+
 SCHEMA_STATEMENTS = (
     """CREATE TABLE IF NOT EXISTS events (
         position INTEGER PRIMARY KEY,
@@ -61,7 +66,7 @@ SCHEMA_STATEMENTS = (
         recorded_at INTEGER NOT NULL,
         state BLOB NOT NULL,
         hash BLOB NOT NULL)""",
-    "CREATE UNIQUE INDEX IF NOT EXISTS events_stream_version ON events (stream, version)",
+    _CREATE_STREAM_VERSION_INDEX,
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB) WITHOUT ROWID",
     """CREATE TABLE IF NOT EXISTS lease (
         id INTEGER PRIMARY KEY CHECK (id = 1),
@@ -266,12 +271,20 @@ class SQLiteBackend(ProcessRecorder):
                     # empty inside this transaction, that check is complete.
                     trusted_versions = trusted_versions and head == 0
                     checked = True
+                    if trusted_versions:
+                        # Nothing reads the (stream, version) index until the commit:
+                        # build it once at the end, by sorting, instead of one random
+                        # B-tree insert per row. DDL is transactional, so a failure
+                        # anywhere rolls the DROP back with the rows.
+                        c.execute(f"DROP INDEX {_STREAM_VERSION_INDEX}")
                 elif not trusted_versions:
                     self._check_versions(c, rows)
                 self._insert(c, rows)
                 total += len(rows)
             if not checked:
                 self._guarded_head(c, guard, ())
+            elif trusted_versions:
+                c.execute(_CREATE_STREAM_VERSION_INDEX)  # UNIQUE: a duplicate still fails here
         return total
 
     def _guarded_head(self, c: sqlite3.Cursor, guard: WriteGuard, rows: Sequence[NewRow]) -> int:

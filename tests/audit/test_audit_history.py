@@ -127,13 +127,13 @@ def test_since_and_until_are_inclusive(store: EventStore) -> None:
 
 def test_history_is_lazy(store: EventStore, monkeypatch: pytest.MonkeyPatch) -> None:
     decoded = []
-    decode = store.codec.decode
+    unpack = store.codec.unpack
 
-    def counting(state: bytes, where: str) -> dict[str, Any]:
-        decoded.append(where)
-        return decode(state, where)
+    def counting(state: bytes) -> Any:
+        decoded.append(state)
+        return unpack(state)
 
-    monkeypatch.setattr(store.codec, "decode", counting)
+    monkeypatch.setattr(store.codec, "unpack", counting)
     events = iter_history(store)
     assert decoded == []
     next(events)
