@@ -2,7 +2,7 @@
 
     python -m benchmarks.fuzz --examples 2000
 
-Four properties, each tried on `--examples` generated inputs:
+Five properties, each tried on `--examples` generated inputs:
 
 - `import`: a JSONL file built from the fixtures' lines with 1-3 mutations (a field
   replaced by a hostile JSON fragment: wrong types, absurd versions, huge numbers, deep
@@ -10,22 +10,25 @@ Four properties, each tried on `--examples` generated inputs:
   swapped, emptied or replaced by random bytes; invalid UTF-8; a broken header) is
   either imported, or refused with an EventStateError naming the line and the store is
   exactly as before (nothing half-written). Nothing else may escape.
-- `import-readable`: when such a file IS imported, the store still reads: verify finds
-  no error and export (the lossless backup) works. A known bug today (the importer
-  does not check payloads), so the script counts the inputs that break it.
+- `import-readable`: when such a file (mutated in its payloads) IS imported, both
+  exports work and verify finds nothing but old-schema events that do not upcast
+  (legacy logs import as they are; the upgrade's preflight reports those).
 - `payload-bytes`: bytes written straight into `events.state` that do not decode to a
   map (random bytes; the real payload truncated, flipped, extended; msgpack headers
   declaring 4 GiB strings, arrays and maps; 1 000 000-deep nesting; unknown ext types;
   anything with an encrypted store): every read path (read_stream, iter_events, history,
   export, aggregate load, projection rebuild, upgrade dry run) raises an EventStateError
   (CorruptEventError) and `verify` reports the event without raising.
-- `payload-maps`: bytes that decode to a map of the wrong shape: every read path raises
-  an EventStateError or succeeds. A known bug today for events in today's schema (the
-  fold and export raise KeyError/TypeError), counted like `import-readable`.
+- `payload-maps`: bytes that decode to a map of the wrong shape (fields dropped, added,
+  of the wrong type, nested up to 200 deep): every read path raises an EventStateError
+  or succeeds, and verify reports the change.
+- `payload-values`: the same with values msgpack holds and JSON (orjson) does not write:
+  bytes, ext types, nesting past 255: every read path raises an EventStateError (the
+  projection store turns orjson's refusal into a CorruptEventError naming the document).
 
 Each example runs on a fresh copy of a small store file; the script reports inputs
 tried, outcomes, the slowest example (no hang) and the peak RSS (no memory blow-up).
-`tests/reliability/test_fuzz_*.py` run the same properties with fewer examples.
+`tests/reliability/test_reliability_fuzz_*.py` run the same properties with fewer examples.
 """
 
 from __future__ import annotations
@@ -562,9 +565,10 @@ def corrupt_states(original: bytes) -> st.SearchStrategy[bytes]:
     )
 
 
-def _wrong_shape_maps(original: bytes) -> st.SearchStrategy[bytes]:
+def _wrong_shape_maps(original: bytes, non_json: bool = False) -> st.SearchStrategy[bytes]:
     """Maps: the real payload with a field dropped, added or given a wrong type; random
-    maps; deep (but decodable) nesting."""
+    maps; nesting up to 200. With `non_json`, the values are ones msgpack holds and
+    JSON (orjson) does not write: bytes (bin), ext types, nesting past 255."""
     try:
         payload = msgpack.unpackb(original)
     except Exception:  # an encrypted payload: random maps only
@@ -576,11 +580,19 @@ def _wrong_shape_maps(original: bytes) -> st.SearchStrategy[bytes]:
         MSGPACK_INTS,
         st.floats(),
         st.text(max_size=10),
-        st.binary(max_size=10),
         st.lists(MSGPACK_INTS, max_size=3),
         st.dictionaries(st.text(max_size=4), MSGPACK_INTS, max_size=3),
-        st.integers(1, 1000).map(lambda n: _nest(n)),
+        # Up to the nesting the store accepts on the way in (MAX_NESTING, 200).
+        st.integers(1, 200).map(lambda n: _nest(n)),
     )
+    if non_json:
+        hostile = st.one_of(
+            st.binary(max_size=10),
+            st.builds(msgpack.ExtType, st.integers(2, 127), st.binary(max_size=4)),
+            st.lists(st.binary(max_size=4), min_size=1, max_size=2),
+            # Deeper than orjson writes (255): import refuses it, a stored one gets in.
+            st.integers(256, 1000).map(lambda n: _nest(n)),
+        )
     changed: st.SearchStrategy[dict[str, Any]] = st.builds(
         lambda key, value: {**payload, key: value},
         st.sampled_from(keys) if keys else st.just("extra"),
@@ -736,11 +748,12 @@ def payload_property(
     tally: Tally,
     *,
     maps: bool = False,
+    non_json: bool = False,
     strict: bool = True,
 ) -> Callable[..., None]:
     """A hypothesis test function: hostile bytes at a random position of a template.
     Without `maps`, only bytes that do not decode to a map (always, for the encrypted
-    template); with `maps`, only maps."""
+    template); with `maps`, only maps (of non-JSON values, with `non_json`)."""
     names = ["legacy", "current", "encrypted"] if not maps else ["legacy", "current"]
 
     @st.composite
@@ -749,7 +762,7 @@ def payload_property(
         position = draw(st.integers(min_value=1, max_value=template.positions))
         original = _stored(template, position)
         if maps:
-            state = draw(_wrong_shape_maps(original))
+            state = draw(_wrong_shape_maps(original, non_json))
         else:
             state = draw(corrupt_states(original))
             if template.key is None and decodes_to_map(state):
@@ -788,11 +801,12 @@ def _stored(template: Template, position: int) -> bytes:
 PROPERTIES: dict[str, tuple[str, bool]] = {
     # name: (what, strict: a BUG outcome fails the run)
     "import": ("hostile JSONL files: refused cleanly and nothing written, or imported", True),
+    "import-readable": ("an imported hostile file exports and verifies", True),
     "payload-bytes": ("stored bytes that are not a payload: CorruptEventError on every read", True),
-    "import-readable": ("an imported hostile file leaves a readable store (known bug)", False),
-    "payload-maps": (
-        "stored maps of the wrong shape: an eventstate error or a read (known bug)",
-        False,
+    "payload-maps": ("stored maps of the wrong shape: an eventstate error or a read", True),
+    "payload-values": (
+        "stored maps holding bytes, ext types or 256+ nesting: an eventstate error",
+        True,
     ),
 }
 
@@ -807,7 +821,12 @@ def run(name: str, templates: dict[str, Template], scratch: Path, examples: int)
         )
     else:
         prop = payload_property(
-            templates, scratch, tally, maps=name == "payload-maps", strict=strict
+            templates,
+            scratch,
+            tally,
+            maps=name != "payload-bytes",
+            non_json=name == "payload-values",
+            strict=strict,
         )
     try:
         fuzz_settings(examples)(prop)()

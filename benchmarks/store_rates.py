@@ -56,10 +56,18 @@ def _machine_added(model: str, machine: int) -> NewEvent:
 
 
 def _addresses(model: str, machine: int, version: int) -> NewEvent:
-    address = {"value": f"10.{machine % 250}.{version % 250}.7", "type": "ipv4",
-               "scope": "local-cloud", "space_id": "0"}
-    return NewEvent(machine_stream(model, str(machine)), version, "MachineAddressesSet",
-                    {"origin": "provider", "addresses": [address]})
+    address = {
+        "value": f"10.{machine % 250}.{version % 250}.7",
+        "type": "ipv4",
+        "scope": "local-cloud",
+        "space_id": "0",
+    }
+    return NewEvent(
+        machine_stream(model, str(machine)),
+        version,
+        "MachineAddressesSet",
+        {"origin": "provider", "addresses": [address]},
+    )
 
 
 def run(store: EventStore, singles: int, batched: int, batch: int) -> list[tuple[str, int, float]]:
@@ -100,7 +108,9 @@ def run(store: EventStore, singles: int, batched: int, batch: int) -> list[tuple
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--store", default=None, help="store URL (default: a temporary SQLite file)")
+    parser.add_argument(
+        "--store", default=None, help="store URL (default: a temporary SQLite file)"
+    )
     parser.add_argument("--singles", type=int, default=2_000)
     parser.add_argument("--batched", type=int, default=100_000)
     parser.add_argument("--batch", type=int, default=1_000)

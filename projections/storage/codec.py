@@ -9,8 +9,22 @@ from collections.abc import Callable
 import orjson
 from eventsourcing.persistence import Cipher
 
+from eventstate.errors import CorruptEventError
 from eventstate.store import EventStore
 from projections.documents import Document
+
+
+def _dumps(doc: Document) -> bytes:
+    try:
+        return orjson.dumps(doc)
+    except orjson.JSONEncodeError as exc:
+        # A payload folded into the document held what JSON cannot (bytes, an ext
+        # type, nesting past 255): stored bytes were changed behind the store's back.
+        key = doc.get("id", doc.get("unit", ""))
+        raise CorruptEventError(
+            f"{doc.get('model_uuid', '')} {key}: the projected document cannot be stored: "
+            f"a payload folded into it holds a value JSON cannot ({exc})"
+        ) from None
 
 
 class DocumentCodec:
@@ -23,11 +37,11 @@ class DocumentCodec:
         self.dumps: Callable[[Document], bytes]
         self.loads: Callable[[bytes], Document]
         if cipher is None:
-            self.dumps = orjson.dumps
+            self.dumps = _dumps
             self.loads = orjson.loads
         else:
             encrypt, decrypt = cipher.encrypt, cipher.decrypt
-            self.dumps = lambda doc: encrypt(orjson.dumps(doc))
+            self.dumps = lambda doc: encrypt(_dumps(doc))
             self.loads = lambda blob: orjson.loads(decrypt(blob))
 
     @classmethod
