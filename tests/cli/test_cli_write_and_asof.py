@@ -17,8 +17,16 @@ def _run(url: str, *args: str) -> tuple[int, str, str]:
 
 
 def test_operator_builds_a_model_by_hand(store_url: str) -> None:
-    code, out, err = _run(store_url, "model", "create", "lab", "--provider", "lxd",
-                          "--config", "default-base=ubuntu@22.04")
+    code, out, err = _run(
+        store_url,
+        "model",
+        "create",
+        "lab",
+        "--provider",
+        "lxd",
+        "--config",
+        "default-base=ubuntu@22.04",
+    )
     assert code == 0, err
     model = out.strip()
     assert _run(store_url, "machine", "add", model, "--job", "JobManageModel")[1].strip() == "0"
