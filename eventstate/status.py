@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from eventstate.backends.base import UPGRADING
+from eventstate.errors import EventStateError
 from eventstate.releases import CODE_RELEASE, compare
 from eventstate.store import EventStore
 from eventstate.url import redact_url
@@ -47,4 +48,9 @@ def _projection_status(store: EventStore, head: int) -> list[dict[str, Any]]:
         from projections.runner import copies_status
     except ImportError:  # projections not built yet
         return []
-    return copies_status(store, head)
+    try:
+        return copies_status(store, head)
+    except EventStateError:
+        # A read-only store that never had its projection tables: the log's status
+        # is still worth showing.
+        return []

@@ -146,6 +146,8 @@ class SQLiteBackend(ProcessRecorder):
         return conn
 
     def _create_schema(self, initial_release: str) -> None:
+        if self._has_schema():
+            return  # opening an existing store writes nothing (a read-only file still reads)
         try:
             with self._write() as c:
                 for statement in SCHEMA_STATEMENTS:
@@ -157,6 +159,25 @@ class SQLiteBackend(ProcessRecorder):
                 )
         except sqlite3.DatabaseError as exc:
             raise StoreURLError(f"{self.path} is not an eventstate store: {exc}") from None
+
+    def _has_schema(self) -> bool:
+        try:
+            with self._lock:
+                tables = {
+                    row[0]
+                    for row in self._conn.execute(
+                        "SELECT name FROM sqlite_master WHERE type IN ('table', 'index')"
+                    )
+                }
+                wanted = {"events", "meta", "lease", "tracking", _STREAM_VERSION_INDEX}
+                if not wanted <= tables:
+                    return False
+                return (
+                    self._conn.execute("SELECT 1 FROM meta WHERE key = 'release'").fetchone()
+                    is not None
+                )
+        except sqlite3.DatabaseError:
+            return False  # not a store (yet): _create_schema says why
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Cursor]:
