@@ -44,4 +44,8 @@ def test_read_only_store_file_and_folder(tmp_path: Path) -> None:
     assert len(cases) == 5
     _check(cases)
     files = [c for c in cases if c.condition.startswith("read-only file")]
-    assert all("is read-only: nothing was written" in c.stderr for c in files)
+    for case in files:
+        # Opening writes nothing, so `model create` on this 1.14 store meets the
+        # gating refusal before it could meet the read-only file.
+        expected = "run `eventstate upgrade`" if case.command == "model create" else "read-only"
+        assert expected in case.stderr, (case.command, case.stderr)
