@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 
 import click
+import orjson
 
 from eventstate.audit.redact import redact_text
 from eventstate.cli.context import CliContext, pass_cli
@@ -57,13 +58,22 @@ def show_report(report: UpgradeReport) -> None:
         table(
             "events the steps would write",
             ["step", "stream", "version", "type", "data"],
-            [(p["step"], p["stream"], p["version"], p["type"], p["data"]) for p in report.planned],
+            [
+                (p["step"], p["stream"], p["version"], p["type"], _compact(p["data"]))
+                for p in report.planned
+            ],
         )
         table(
             "machine document changes",
             ["model", "machine", "field", "before", "after"],
             [
-                (c["model_uuid"][:8], c["id"], c["field"], c["before"], c["after"])
+                (
+                    c["model_uuid"][:8],
+                    c["id"],
+                    c["field"],
+                    _compact(c["before"]),
+                    _compact(c["after"]),
+                )
                 for c in report.changes
             ],
         )
@@ -103,6 +113,10 @@ def upgrades(cli: CliContext, as_json: bool) -> None:
             for r in runs
         ],
     )
+
+
+def _compact(value: object) -> str:
+    return orjson.dumps(value).decode()
 
 
 def register(group: click.Group) -> None:
