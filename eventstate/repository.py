@@ -26,6 +26,8 @@ from tenacity import (
 )
 
 from eventstate.domain.aggregates import Aggregate, Machine, Model, Unit
+from eventstate.domain.catalogue import CONTAINER_TYPES as CATALOGUE_CONTAINER_TYPES
+from eventstate.domain.catalogue import SECRET_CONFIG_KEYS
 from eventstate.errors import ConcurrencyConflictError, NotFoundError, ValidationError
 from eventstate.store import EventStore, NewEvent
 from eventstate.streams import machine_stream, model_stream, unit_stream
@@ -33,8 +35,8 @@ from upcasters.addresses import classify
 
 T = TypeVar("T")
 
-CREDENTIAL_KEYS = frozenset(("access-key", "secret-key", "password"))
-CONTAINER_TYPES = ("lxd", "kvm")
+CREDENTIAL_KEYS = SECRET_CONFIG_KEYS
+CONTAINER_TYPES = tuple(t for t in CATALOGUE_CONTAINER_TYPES if t)  # "" is not a container
 PROVIDER_CLOUDS = {"ec2": "aws"}
 
 

@@ -16,7 +16,7 @@ from eventstate.domain.catalogue import validate_payload
 from eventstate.errors import UnknownEventTypeError, ValidationError
 from eventstate.gating import APPEND_GUARD, check_readable
 from eventstate.releases import CODE_RELEASE
-from eventstate.streams import machine_stream
+from eventstate.streams import legacy_machine_id, machine_stream
 from eventstate.timeutil import now_us
 from upcasters import CHAIN, Chain
 
@@ -208,16 +208,9 @@ class EventStore:
         container a 1.x server added as `0/lxc/1` (which reads as `0/lxd/1`
         today) keeps its `machine:<uuid>:0/lxc/1` stream forever."""
         stream = machine_stream(model_uuid, machine_id)
-        legacy = legacy_machine_ids(machine_id)
-        if not legacy:
+        legacy = legacy_machine_id(machine_id)
+        if legacy == machine_id:
             return stream
-        candidates = [stream, *(machine_stream(model_uuid, old) for old in legacy)]
+        candidates = [stream, machine_stream(model_uuid, legacy)]
         heads = self.backend.stream_heads(candidates)
         return next((c for c in candidates if c in heads), stream)
-
-
-def legacy_machine_ids(machine_id: str) -> list[str]:
-    """Ids a machine may have been stored under before 2.0 renamed lxc to lxd."""
-    if "/lxd/" not in machine_id:
-        return []
-    return [machine_id.replace("/lxd/", "/lxc/")]

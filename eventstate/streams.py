@@ -35,6 +35,14 @@ def upgrade_stream(upgrade_id: str) -> str:
     return f"upgrade:{upgrade_id}"
 
 
+def legacy_machine_id(machine_id: str) -> str:
+    """`0/lxd/1` as 1.x spelled it (`0/lxc/1`): container types sit at odd segments.
+    Stream ids are never rewritten, so a 1.x container keeps that id in its stream."""
+    segments = machine_id.split("/")
+    segments[1::2] = ["lxc" if part == "lxd" else part for part in segments[1::2]]
+    return "/".join(segments)
+
+
 def parse_stream(stream: str) -> StreamId:
     """Split a stream id; a malformed one raises ValidationError naming it."""
     kind, _, rest = stream.partition(":")

@@ -25,7 +25,14 @@ from eventstate.errors import NotFoundError, UnknownEventTypeError, ValidationEr
 from eventstate.gating import check_readable
 from eventstate.releases import CODE_RELEASE
 from eventstate.store import Event, EventStore
-from eventstate.streams import MACHINE, machine_stream, model_stream, model_uuid_of, parse_stream
+from eventstate.streams import (
+    MACHINE,
+    legacy_machine_id,
+    machine_stream,
+    model_stream,
+    model_uuid_of,
+    parse_stream,
+)
 from upcasters import RETIRED_TYPE, Chain
 
 _POSITION = itemgetter(0)
@@ -105,18 +112,13 @@ def resolve_stream(backend: Backend, stream: str) -> str | None:
     finds `machine:<uuid>:0/lxc/1`."""
     candidates = [stream]
     kind, _, rest = stream.partition(":")
-    if kind == MACHINE and "/lxd/" in rest:
+    if kind == MACHINE:
         uuid, _, machine_id = rest.partition(":")
-        candidates.append(machine_stream(uuid, legacy_machine_id(machine_id)))
+        legacy = legacy_machine_id(machine_id)
+        if legacy != machine_id:
+            candidates.append(machine_stream(uuid, legacy))
     heads = backend.stream_heads(candidates)
     return next((c for c in candidates if heads.get(c)), None)
-
-
-def legacy_machine_id(machine_id: str) -> str:
-    """`0/lxd/1` as 1.x spelled it (`0/lxc/1`): container types sit at odd segments."""
-    segments = machine_id.split("/")
-    segments[1::2] = ["lxc" if part == "lxd" else part for part in segments[1::2]]
-    return "/".join(segments)
 
 
 def model_rows(backend: Backend, model_uuid: str) -> Iterator[Row]:

@@ -32,7 +32,6 @@ from eventstate.audit.compare import (
     read_late,
     read_share,
 )
-from eventstate.audit.history import legacy_machine_id
 from eventstate.audit.report import (
     DECODE,
     ERROR,
@@ -56,6 +55,7 @@ from eventstate.store import EventStore
 from eventstate.streams import (
     MODEL,
     StreamId,
+    legacy_machine_id,
     machine_stream,
     model_stream,
     model_uuid_of,

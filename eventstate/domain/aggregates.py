@@ -13,13 +13,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from eventstate.domain.catalogue import JOB_MANAGE_MODEL
 from eventstate.errors import NotFoundError, ValidationError
 from eventstate.store import Event, NewEvent
 from eventstate.streams import machine_stream, model_stream, unit_stream
 from projections import Fold, MemoryDocumentSet
+from projections.documents import LIFE_ORDER
 
-LIFE_ORDER = {"alive": 0, "dying": 1, "dead": 2}
-MANAGE_MODEL = "JobManageModel"
+MANAGE_MODEL = JOB_MANAGE_MODEL
 
 
 class Aggregate:
