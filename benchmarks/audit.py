@@ -42,6 +42,7 @@ from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore  # n
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
+from benchmarks.baseline_eventsourcing import read_notifications  # noqa: E402
 from benchmarks.harness import Comparison, Measure, alternate, report  # noqa: E402
 from eventstate.api import open_store  # noqa: E402
 from eventstate.audit import iter_history, verify  # noqa: E402
@@ -120,16 +121,7 @@ def main() -> None:
         reports.append(verify(store, workers=1))
 
     def read_baseline() -> None:
-        count = 0
-        start = 1
-        while True:
-            notifications = recorder.select_notifications(start, 1000)
-            for notification in notifications:
-                mapper.to_domain_event(notification)
-            count += len(notifications)
-            if len(notifications) < 1000:
-                break
-            start = notifications[-1].id + 1
+        count = sum(1 for _ in read_notifications(recorder, mapper))
         assert count == args.events, count
 
     cpu: dict[str, list[float]] = {}

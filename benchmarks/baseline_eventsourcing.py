@@ -382,8 +382,15 @@ def save_in_chunks(app: Application[UUID], events: Sequence[DomainEvent], chunk:
 def read_all(app: Application[UUID], page: int = 1000) -> Iterator[DomainEventProtocol[UUID]]:
     """Every event in notification order: `select_notifications` pages of `page`,
     each notification through `Mapper.to_domain_event` (which runs the upcasts)."""
-    select = app.recorder.select_notifications
-    to_domain_event = app.mapper.to_domain_event
+    return read_notifications(app.recorder, app.mapper, page)
+
+
+def read_notifications(
+    recorder: Any, mapper: Any, page: int = 1000
+) -> Iterator[DomainEventProtocol[UUID]]:
+    """The same read over a bare recorder and mapper (no Application around them)."""
+    select = recorder.select_notifications
+    to_domain_event = mapper.to_domain_event
     start = 1
     while True:
         notifications = select(start, page)

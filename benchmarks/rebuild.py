@@ -38,6 +38,7 @@ from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from benchmarks import datagen  # noqa: E402
+from benchmarks.baseline_eventsourcing import read_notifications  # noqa: E402
 from benchmarks.harness import Comparison, Measure, alternate, report  # noqa: E402
 from eventstate.api import open_store  # noqa: E402
 from eventstate.gating import APPEND_GUARD  # noqa: E402
@@ -97,16 +98,7 @@ def main() -> None:
         documents.append(runner.rebuild(store, workers=args.workers).documents)
 
     def read_baseline() -> None:
-        count = 0
-        start = 1
-        while True:
-            notifications = recorder.select_notifications(start, 1000)
-            for notification in notifications:
-                mapper.to_domain_event(notification)
-            count += len(notifications)
-            if len(notifications) < 1000:
-                break
-            start = notifications[-1].id + 1
+        count = sum(1 for _ in read_notifications(recorder, mapper))
         assert count == args.events, count
 
     alternate([(subject, rebuild), (baseline, read_baseline)], args.rounds)
