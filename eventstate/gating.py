@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from eventstate.backends.base import AVAILABLE, UPGRADING, LeaseState, StoreMeta
+from eventstate.backends.base import UPGRADING, LeaseState, StoreMeta
 from eventstate.errors import (
     FencingError,
     InterchangeError,
@@ -112,7 +112,3 @@ class MetaChange:
         ):
             raise FencingError(f"stale fencing token {self.token}: lease was lost")
         return replace(self.new_meta, head_hash=meta.head_hash)
-
-
-def is_available(meta: StoreMeta) -> bool:
-    return meta.status == AVAILABLE

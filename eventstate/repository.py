@@ -28,7 +28,7 @@ from tenacity import (
 from eventstate.domain.aggregates import Aggregate, Machine, Model, Unit
 from eventstate.domain.catalogue import CONTAINER_TYPES as CATALOGUE_CONTAINER_TYPES
 from eventstate.domain.catalogue import SECRET_CONFIG_KEYS
-from eventstate.errors import ConcurrencyConflictError, NotFoundError, ValidationError
+from eventstate.errors import ConcurrencyConflictError, ValidationError
 from eventstate.store import EventStore, NewEvent
 from eventstate.streams import machine_stream, model_stream, unit_stream
 from upcasters.addresses import classify
@@ -390,9 +390,3 @@ def _address_entry(address: str | dict[str, Any]) -> dict[str, Any]:
         raise ValidationError(f"address {address!r} is neither an IP address nor a valid host name")
     type_name, scope = classified
     return {"value": address, "type": type_name, "scope": scope, "space_id": "0"}
-
-
-def require_found(value: T | None, what: str) -> T:
-    if value is None:
-        raise NotFoundError(f"{what} does not exist")
-    return value

@@ -70,22 +70,12 @@ from eventstate.backends.mongo.settings import (
 from eventstate.backends.mongo.subscription import PollingSubscription
 from eventstate.backends.mongo.writer import Writer
 from eventstate.errors import EventStateError, StoreURLError
+from eventstate.gating import APPEND_GUARD
 from eventstate.timeutil import format_us, now_us
 
 Mode = Literal["auto", "transactions", "standalone"]
 _PAGE = 10_000
 _HASH_PAGE = 50_000
-
-
-class OpenGuard:
-    """eventsourcing's recorder interface writes only when the store is at the
-    code's release and available (the gating table)."""
-
-    def check(self, meta: StoreMeta, lease: LeaseState | None, head: int) -> StoreMeta | None:
-        from eventstate.gating import check_writable
-
-        check_writable(meta)
-        return None
 
 
 class MongoBackend(ProcessRecorder):
@@ -444,7 +434,7 @@ class MongoBackend(ProcessRecorder):
             for s in stored_events
         ]
         tracking: Tracking | None = kwargs.get("tracking")
-        guard = OpenGuard()
+        guard = APPEND_GUARD
         if self.transactions:
             outcome = self._writer.transactional(
                 "insert events", rows, guard, strict=False, tracking=tracking

@@ -48,6 +48,7 @@ from eventstate.errors import (
     StreamVersionGapError,
 )
 from eventstate.faults import checkpoint
+from eventstate.gating import APPEND_GUARD
 from eventstate.hashing import GENESIS, event_hash
 from eventstate.timeutil import format_us, now_us
 
@@ -85,17 +86,6 @@ _INSERT = (
 )
 _COLUMNS = "position, stream, version, type, schema, recorded_at, state"
 _META_KEYS = ("release", "status", "upgrade_id", "upgrade_holder", "upgrade_since", "head_hash")
-
-
-class OpenGuard:
-    """The guard for eventsourcing's recorder interface: writes only when the
-    store is at the code's release and available (the gating table)."""
-
-    def check(self, meta: StoreMeta, lease: LeaseState | None, head: int) -> StoreMeta | None:
-        from eventstate.gating import check_writable
-
-        check_writable(meta)
-        return None
 
 
 class SQLiteBackend(ProcessRecorder):
@@ -554,7 +544,7 @@ class SQLiteBackend(ProcessRecorder):
         # eventsourcing allows any starting version (its tests start streams at 1
         # but snapshots and some apps do not); only uniqueness is enforced.
         meta = self._meta(c)
-        OpenGuard().check(meta, None, 0)
+        APPEND_GUARD.check(meta, None, 0)
         heads = self._heads(c, list({r[0] for r in rows}))
         for stream, version, *_ in rows:
             if version <= heads.get(stream, 0) and self._exists(c, stream, version):

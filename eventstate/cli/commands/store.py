@@ -13,7 +13,7 @@ from eventstate.cli.context import CliContext, pass_cli
 from eventstate.cli.output import emit_json, info, progress_bar, table
 from eventstate.errors import EventStateError
 from eventstate.interchange import export_jsonl, import_jsonl
-from eventstate.releases import CODE_RELEASE, compare
+from eventstate.releases import CODE_RELEASE
 from eventstate.url import redact_url
 
 
@@ -110,15 +110,6 @@ def keygen() -> None:
     from eventstate.api import new_cipher_key
 
     click.echo(new_cipher_key())
-
-
-def needs_text(release: str) -> str:
-    order = compare(release, CODE_RELEASE)
-    if order < 0:
-        return "upgrade (run `eventstate upgrade`)"
-    if order > 0:
-        return "newer code"
-    return "nothing"
 
 
 def register(group: click.Group) -> None:
