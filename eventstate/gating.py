@@ -107,8 +107,6 @@ class MetaChange:
     token: int | None = None
 
     def check(self, meta: StoreMeta, lease: LeaseState | None, head: int) -> StoreMeta | None:
-        if self.token is not None and (
-            lease is None or lease.token != self.token or not lease.holder
-        ):
-            raise FencingError(f"stale fencing token {self.token}: lease was lost")
+        if self.token is not None:
+            FencedGuard.lease_matches(lease, self.token)
         return replace(self.new_meta, head_hash=meta.head_hash)
