@@ -9,13 +9,19 @@ If another writer got there first the append fails with ConcurrencyConflictError
 `repo.retrying()` returns the same API with every command reloaded and re-decided
 on a conflict (tenacity: bounded attempts, jittered exponential backoff), so
 concurrent state servers collaborate without losing a write.
+
+A model or machine loads from its latest snapshot plus the events after it, and a
+snapshot is written once the stream has grown by `snapshot_every` events since the
+last one (eventstate.snapshots, docs/snapshots.md; `snapshot_every=0` turns them off).
 """
 
 from __future__ import annotations
 
+import gc
 import uuid as uuidlib
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from tenacity import (
@@ -25,15 +31,24 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from eventstate.domain.aggregates import Aggregate, Machine, Model, Unit
+from eventstate.domain.aggregates import (
+    Aggregate,
+    FoldedAggregate,
+    FoldedState,
+    Machine,
+    Model,
+    Unit,
+)
 from eventstate.domain.catalogue import CONTAINER_TYPES as CATALOGUE_CONTAINER_TYPES
 from eventstate.domain.catalogue import SECRET_CONFIG_KEYS
 from eventstate.errors import ConcurrencyConflictError, ValidationError
-from eventstate.store import EventStore, NewEvent
+from eventstate.snapshots import DEFAULT_SNAPSHOT_EVERY, Snapshots
+from eventstate.store import Event, EventStore, NewEvent
 from eventstate.streams import machine_stream, model_stream, unit_stream
 from upcasters.addresses import classify
 
 T = TypeVar("T")
+F = TypeVar("F", bound=FoldedAggregate)
 
 CREDENTIAL_KEYS = SECRET_CONFIG_KEYS
 CONTAINER_TYPES = tuple(t for t in CATALOGUE_CONTAINER_TYPES if t)  # "" is not a container
@@ -41,7 +56,12 @@ PROVIDER_CLOUDS = {"ec2": "aws"}
 
 
 class Repository:
-    def __init__(self, store: EventStore, cache_size: int = 10_000) -> None:
+    def __init__(
+        self,
+        store: EventStore,
+        cache_size: int = 10_000,
+        snapshot_every: int = DEFAULT_SNAPSHOT_EVERY,
+    ) -> None:
         self.store = store
         # Aggregates as last saved by this process, keyed by what was asked for. A
         # load takes one out and reads only the events appended since (by anyone),
@@ -49,6 +69,8 @@ class Repository:
         # Taken out, not shared: an aggregate whose save failed is never put back.
         self._cache: OrderedDict[tuple[str, ...], Aggregate] = OrderedDict()
         self.cache_size = cache_size
+        # None when snapshot_every is 0 or the backend keeps no snapshots.
+        self.snapshots = Snapshots.for_store(store, snapshot_every)
 
     # --- loading ---------------------------------------------------------------
 
@@ -64,7 +86,9 @@ class Repository:
         cached = self._cached(key)
         if isinstance(cached, Model):
             return cached
-        model = Model(model_uuid, self.store.read_stream(model_stream(model_uuid)))
+        model = self._load_folded(
+            model_stream(model_uuid), lambda events, start: Model(model_uuid, events, start)
+        )
         model.cache_key = key
         return model
 
@@ -74,9 +98,43 @@ class Repository:
         if isinstance(cached, Machine):
             return cached
         stream = self.store.machine_stream_of(model_uuid, machine_id)
-        machine = Machine(model_uuid, machine_id, self.store.read_stream(stream), stream=stream)
+        machine = self._load_folded(
+            stream,
+            lambda events, start: Machine(model_uuid, machine_id, events, stream, start),
+        )
         machine.cache_key = key
         return machine
+
+    def _load_folded(self, stream: str, make: Callable[[list[Event], FoldedState | None], F]) -> F:
+        """Fold the stream from its snapshot (if any is usable) or from version 1."""
+        with _gc_paused():
+            aggregate = None
+            start = None if self.snapshots is None else self.snapshots.read(stream)
+            if start is not None:
+                # From the snapshot's own event on: it must still be where it was.
+                events = self.store.read_stream(stream, gt=start.version - 1)
+                if events and (events[0].version, events[0].position) == (
+                    start.version,
+                    start.position,
+                ):
+                    del events[0]
+                    aggregate = make(events, start)
+            if aggregate is None:
+                aggregate = make(self.store.read_stream(stream), None)
+        self._snapshot_if_due(aggregate)
+        return aggregate
+
+    def _snapshot_if_due(self, aggregate: Aggregate) -> None:
+        snapshots = self.snapshots
+        if (
+            snapshots is not None
+            and isinstance(aggregate, FoldedAggregate)
+            and not aggregate.pending
+            and snapshots.due(aggregate.version, aggregate.snapshot_version)
+        ):
+            snapshots.write(aggregate.stream, aggregate.folded_state())
+            # Written or not, the next attempt waits for another snapshot_every events.
+            aggregate.snapshot_version = aggregate.version
 
     def load_unit(self, model_uuid: str, unit_name: str) -> Unit:
         key = ("unit", model_uuid, unit_name)
@@ -93,14 +151,20 @@ class Repository:
         events: list[NewEvent] = [e for a in aggregates for e in a.pending]
         positions = self.store.append(events)
         cache = self._cache
+        appended = 0  # positions come in the order of `events`
         for aggregate in aggregates:
-            aggregate.version += len(aggregate.pending)
-            aggregate.pending.clear()
+            if aggregate.pending:
+                appended += len(aggregate.pending)
+                aggregate.version += len(aggregate.pending)
+                aggregate.position = positions[appended - 1]
+                aggregate.pending.clear()
             if aggregate.cache_key:
                 cache[aggregate.cache_key] = aggregate
                 cache.move_to_end(aggregate.cache_key)
         while len(cache) > self.cache_size:
             cache.popitem(last=False)
+        for aggregate in aggregates:
+            self._snapshot_if_due(aggregate)
         return positions
 
     # --- reading (write-side state) ---------------------------------------------
@@ -366,6 +430,20 @@ class RetryingRepository:
             return self.run(lambda repo: getattr(repo, name)(*args, **kwargs))
 
         return command
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """A load allocates a payload per event; CPython's cyclic collector would walk
+    the process's heap several times over while it runs, for no garbage (the
+    decoded events and documents hold no cycles)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def parse_base(base: str | dict[str, str]) -> dict[str, str]:

@@ -11,16 +11,28 @@ the aggregate was loaded at, so a concurrent writer surfaces as a conflict.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from eventstate.domain.catalogue import JOB_MANAGE_MODEL
 from eventstate.errors import NotFoundError, ValidationError
 from eventstate.store import Event, NewEvent
 from eventstate.streams import machine_stream, model_stream, unit_stream
+from eventstate.timeutil import now_us
 from projections import Fold, MemoryDocumentSet
 from projections.documents import LIFE_ORDER
 
 MANAGE_MODEL = JOB_MANAGE_MODEL
+
+
+@dataclass(frozen=True, slots=True)
+class FoldedState:
+    """A stream's documents as folded up to `version`, whose event sits at log
+    `position`: where a load can resume folding instead of starting at version 1."""
+
+    version: int
+    position: int
+    docs: MemoryDocumentSet
 
 
 class Aggregate:
@@ -29,6 +41,8 @@ class Aggregate:
     def __init__(self, stream: str, version: int) -> None:
         self.stream = stream
         self.version = version
+        # Log position of the event at `version` (0 before the first one is stored).
+        self.position = 0
         self.pending: list[NewEvent] = []
         self.cache_key: tuple[str, ...] = ()  # set by the repository that loaded it
 
@@ -41,36 +55,55 @@ class Aggregate:
         raise NotImplementedError
 
     def _record(self, type_name: str, data: dict[str, Any]) -> None:
+        # Stamped now, not at append: the state folded from the pending event then
+        # carries the same recorded-at time as the stored event will.
         self.pending.append(
-            NewEvent(self.stream, self.version + len(self.pending) + 1, type_name, data)
+            NewEvent(self.stream, self.version + len(self.pending) + 1, type_name, data, now_us())
         )
 
 
-class _Folded(Aggregate):
-    """An aggregate whose state is the fold of its own stream."""
+class FoldedAggregate(Aggregate):
+    """An aggregate whose state is the fold of its own stream: from version 1, or
+    from `start` (a snapshot) with `events` being the stream after it."""
 
-    def __init__(self, stream: str, events: Sequence[Event]) -> None:
-        super().__init__(stream, events[-1].version if events else 0)
-        self._docs = MemoryDocumentSet()
+    def __init__(
+        self, stream: str, events: Sequence[Event], start: FoldedState | None = None
+    ) -> None:
+        super().__init__(stream, 0)
+        if start is None:
+            self._docs = MemoryDocumentSet()
+        else:
+            self._docs = start.docs
+            self.version, self.position = start.version, start.position
+        # The version the state was last saved as a snapshot at (or loaded from one).
+        self.snapshot_version = self.version
         self._fold = Fold(self._docs)
-        self._fold.apply_many(events)
+        self.fast_forward(events)
 
     def fast_forward(self, events: Sequence[Event]) -> None:
         if events:
             self._fold.apply_many(events)
-            self.version = events[-1].version
+            last = events[-1]
+            self.version, self.position = last.version, last.position
+
+    def folded_state(self) -> FoldedState:
+        """The state as stored (at `version`); only meaningful with nothing pending."""
+        return FoldedState(self.version, self.position, self._docs)
 
     def _apply_pending(self, event: NewEvent) -> None:
-        self._fold.apply(event.stream, event.version, event.type, event.data, 0)
+        assert event.recorded_at is not None  # _record stamps every event
+        self._fold.apply(event.stream, event.version, event.type, event.data, event.recorded_at)
 
     def _record(self, type_name: str, data: dict[str, Any]) -> None:
         super()._record(type_name, data)
         self._apply_pending(self.pending[-1])
 
 
-class Model(_Folded):
-    def __init__(self, model_uuid: str, events: Sequence[Event]) -> None:
-        super().__init__(model_stream(model_uuid), events)
+class Model(FoldedAggregate):
+    def __init__(
+        self, model_uuid: str, events: Sequence[Event], start: FoldedState | None = None
+    ) -> None:
+        super().__init__(model_stream(model_uuid), events, start)
         self.model_uuid = model_uuid
 
     @property
@@ -136,11 +169,16 @@ class Model(_Folded):
         )
 
 
-class Machine(_Folded):
+class Machine(FoldedAggregate):
     def __init__(
-        self, model_uuid: str, machine_id: str, events: Sequence[Event], stream: str | None = None
+        self,
+        model_uuid: str,
+        machine_id: str,
+        events: Sequence[Event],
+        stream: str | None = None,
+        start: FoldedState | None = None,
     ) -> None:
-        super().__init__(stream or machine_stream(model_uuid, machine_id), events)
+        super().__init__(stream or machine_stream(model_uuid, machine_id), events, start)
         self.model_uuid = model_uuid
         self.machine_id = machine_id
 
@@ -288,7 +326,7 @@ class Unit(Aggregate):
             elif event.type == "UnitDestroyed":
                 self.destroyed = True
         if events:
-            self.version = events[-1].version
+            self.version, self.position = events[-1].version, events[-1].position
 
     def assign(self, machine: Machine) -> None:
         state = machine._require_alive(f"assign {self.unit_name} to")
