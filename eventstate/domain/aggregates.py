@@ -6,6 +6,8 @@ fold for both sides, so the write side's idea of a machine can never drift
 from what clients read). Commands check the 3.0 invariants against that state
 and record 3.0 events; the repository appends them with the stream version
 the aggregate was loaded at, so a concurrent writer surfaces as a conflict.
+A model or machine may start from a snapshot of that fold (`FoldedState`, see
+eventstate.snapshots) and fold only the events after it: the same state.
 """
 
 from __future__ import annotations
