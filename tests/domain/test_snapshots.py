@@ -265,7 +265,7 @@ def test_a_snapshot_with_another_fingerprint_is_ignored(store: EventStore) -> No
 
 
 def test_the_fingerprint_follows_the_upcaster_chain(store: EventStore) -> None:
-    from eventstate.snapshots import _fingerprint
+    from eventstate.snapshots.base import _fingerprint
 
     assert fingerprint(store) == _fingerprint(store.chain.fingerprint())
     assert _fingerprint("chain-a") != _fingerprint("chain-b")
@@ -441,7 +441,7 @@ def test_the_retrying_wrapper_redecides_after_a_conflict(
 def test_mongodb_snapshots_give_the_same_loads() -> None:
     pytest.importorskip("mongomock")
     from eventstate.codec import PayloadCodec
-    from eventstate.snapshots_mongo import MongoSnapshotStorage
+    from eventstate.snapshots.mongodb import MongoSnapshotStorage
     from tests.backends.mongomock_adapter import make_target, open_backend
 
     target = make_target("mongomock-rs")

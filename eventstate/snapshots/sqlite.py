@@ -10,7 +10,7 @@ store's write lock like an append and is one short transaction of its own.
 from __future__ import annotations
 
 from eventstate.backends.sqlite import SQLiteBackend
-from eventstate.snapshots import StoredSnapshot
+from eventstate.snapshots.base import StoredSnapshot
 
 TABLE = "aggregate_snapshots"
 _CREATE = f"""CREATE TABLE IF NOT EXISTS {TABLE} (

@@ -14,7 +14,7 @@ from contextlib import suppress
 from pymongo.errors import DuplicateKeyError
 
 from eventstate.backends.mongodb import MongoBackend
-from eventstate.snapshots import StoredSnapshot
+from eventstate.snapshots.base import StoredSnapshot
 
 COLLECTION = "aggregate_snapshots"
 

@@ -42,7 +42,7 @@ DEFAULT_SNAPSHOT_EVERY = 100
 # The layout of a stored snapshot; part of the fingerprint, so a new layout starts afresh.
 SNAPSHOT_FORMAT = "aggregate-snapshot-1"
 # Modules whose source decides what a snapshot holds, beside the projection fold's.
-SNAPSHOT_CODE_MODULES = ("eventstate.domain.aggregates", "eventstate.snapshots")
+SNAPSHOT_CODE_MODULES = ("eventstate.domain.aggregates", "eventstate.snapshots.base")
 
 _CHECKSUM_BYTES = 16
 _MACHINE_KEYS = frozenset(MACHINE_KEYS)
@@ -76,12 +76,12 @@ def storage_for(store: EventStore) -> SnapshotStorage | None:
     from eventstate.backends.sqlite import SQLiteBackend
 
     if isinstance(backend, SQLiteBackend):  # sqlite:/// files and memory://
-        from eventstate.snapshots_sqlite import SQLiteSnapshotStorage
+        from eventstate.snapshots.sqlite import SQLiteSnapshotStorage
 
         return SQLiteSnapshotStorage(backend)
     if type(backend).__name__ == "MongoBackend":  # by name: no pymongo import otherwise
         from eventstate.backends.mongodb import MongoBackend
-        from eventstate.snapshots_mongo import MongoSnapshotStorage
+        from eventstate.snapshots.mongodb import MongoSnapshotStorage
 
         if isinstance(backend, MongoBackend):
             return MongoSnapshotStorage(backend)
