@@ -10,7 +10,11 @@ bytes, so upcasting (which never rewrites them) keeps every hash valid.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from hashlib import sha256
+
+# (stream, version, type, schema, recorded_at_us, state): what the hash covers
+HashedRow = tuple[str, int, str, int, int, bytes]
 
 GENESIS = bytes(32)
 
@@ -26,3 +30,15 @@ def event_hash(
 ) -> bytes:
     header = f"{stream}\x00{version}\x00{type_name}\x00{schema}\x00{recorded_at_us}\x00"
     return sha256(previous + header.encode() + state).digest()
+
+
+def chain_hashes(previous: bytes, rows: Iterable[HashedRow]) -> list[bytes]:
+    """The hashes of consecutive rows (stream, version, type, schema, recorded-at us,
+    state) after `previous`: `event_hash` of each, in one loop for bulk appends."""
+    hashes: list[bytes] = []
+    append = hashes.append
+    for stream, version, type_name, schema, recorded_at_us, state in rows:
+        header = f"{stream}\x00{version}\x00{type_name}\x00{schema}\x00{recorded_at_us}\x00"
+        previous = sha256(previous + header.encode() + state).digest()
+        append(previous)
+    return hashes

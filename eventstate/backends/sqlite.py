@@ -15,6 +15,7 @@ eventsourcing's own recorder test cases run on it unchanged.
 
 from __future__ import annotations
 
+import itertools
 import os
 import sqlite3
 import threading
@@ -39,6 +40,7 @@ from eventstate.backends.base import (
     StoreMeta,
     WriteGuard,
 )
+from eventstate.backends.sqlite_bulk import INSERT_ROWS, insert_batches
 from eventstate.errors import (
     ConcurrencyConflictError,
     EventStateError,
@@ -49,7 +51,7 @@ from eventstate.errors import (
 )
 from eventstate.faults import checkpoint
 from eventstate.gating import APPEND_GUARD
-from eventstate.hashing import GENESIS, event_hash
+from eventstate.hashing import GENESIS, chain_hashes
 from eventstate.timeutil import format_us, now_us
 
 _STREAM_VERSION_INDEX = "events_stream_version"
@@ -80,10 +82,6 @@ SCHEMA_STATEMENTS = (
         notification_id INTEGER NOT NULL) WITHOUT ROWID""",
 )
 
-_INSERT = (
-    "INSERT INTO events (stream, version, type, schema, recorded_at, state, hash) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?)"
-)
 _COLUMNS = "position, stream, version, type, schema, recorded_at, state"
 _META_KEYS = ("release", "status", "upgrade_id", "upgrade_holder", "upgrade_since", "head_hash")
 
@@ -104,6 +102,7 @@ class SQLiteBackend(ProcessRecorder):
         self.in_memory = path == ":memory:"
         self.url = url or ("memory://" if self.in_memory else f"sqlite:///{path}")
         self._lock = threading.RLock()
+        self._head_hash = GENESIS  # the hash chain's end, read in each write transaction
         self._conn = self._connect(path, synchronous, timeout_s)
         self._create_schema(initial_release)
 
@@ -272,30 +271,32 @@ class SQLiteBackend(ProcessRecorder):
         *,
         trusted_versions: bool = False,
     ) -> int:
-        total = 0
+        batches = iter(batches)
         with self._write() as c:
-            checked = False
+            first = next(batches, None)
+            head = self._guarded_head(c, guard, first or ())
+            if first is None:
+                return 0
+            # The caller checked contiguity from version 1; with the log empty
+            # inside this transaction, that check is complete.
+            if trusted_versions and head == 0:
+                return self._insert_trusted(c, itertools.chain([first], batches))
+            self._insert(c, first)
+            total = len(first)
             for rows in batches:
-                if not checked:
-                    head = self._guarded_head(c, guard, rows)
-                    # The caller checked contiguity from version 1; with the log
-                    # empty inside this transaction, that check is complete.
-                    trusted_versions = trusted_versions and head == 0
-                    checked = True
-                    if trusted_versions:
-                        # Nothing reads the (stream, version) index until the commit:
-                        # build it once at the end, by sorting, instead of one random
-                        # B-tree insert per row. DDL is transactional, so a failure
-                        # anywhere rolls the DROP back with the rows.
-                        c.execute(f"DROP INDEX {_STREAM_VERSION_INDEX}")
-                elif not trusted_versions:
-                    self._check_versions(c, rows)
+                self._check_versions(c, rows)
                 self._insert(c, rows)
                 total += len(rows)
-            if not checked:
-                self._guarded_head(c, guard, ())
-            elif trusted_versions:
-                c.execute(_CREATE_STREAM_VERSION_INDEX)  # UNIQUE: a duplicate still fails here
+        return total
+
+    def _insert_trusted(self, c: sqlite3.Cursor, batches: Iterable[Sequence[NewRow]]) -> int:
+        # Nothing reads the (stream, version) index until the commit: build it once
+        # at the end, by sorting, instead of one random B-tree insert per row. DDL is
+        # transactional, so a failure anywhere rolls the DROP back with the rows.
+        c.execute(f"DROP INDEX {_STREAM_VERSION_INDEX}")
+        total, self._head_hash = insert_batches(self._conn, batches, self._head_hash)
+        c.execute(_CREATE_STREAM_VERSION_INDEX)  # UNIQUE: a duplicate still fails here
+        self._save_head_hash(c)
         return total
 
     def _guarded_head(self, c: sqlite3.Cursor, guard: WriteGuard, rows: Sequence[NewRow]) -> int:
@@ -333,23 +334,25 @@ class SQLiteBackend(ProcessRecorder):
                 )
 
     def _insert(self, c: sqlite3.Cursor, rows: Sequence[NewRow]) -> None:
-        previous = self._head_hash
-        params = []
-        for stream, version, type_name, schema, recorded_at, state in rows:
-            previous = event_hash(previous, stream, version, type_name, schema, recorded_at, state)
-            params.append((stream, version, type_name, schema, recorded_at, state, previous))
+        if not rows:
+            return
+        hashes = chain_hashes(self._head_hash, rows)
+        params = [(*row, digest) for row, digest in zip(rows, hashes, strict=True)]
         try:
-            c.executemany(_INSERT, params)
+            c.executemany(INSERT_ROWS, params)
         except sqlite3.IntegrityError as exc:
             # Only reachable when a row appeared between the version check and
             # the insert, which the write lock rules out; kept as a backstop.
             stream, version = rows[0][0], rows[0][1]
             raise ConcurrencyConflictError(stream, version, str(exc)) from None
-        self._head_hash = previous
+        self._head_hash = hashes[-1]
+        self._save_head_hash(c)
+
+    def _save_head_hash(self, c: sqlite3.Cursor) -> None:
         c.execute(
             "INSERT INTO meta (key, value) VALUES ('head_hash', ?) "
             "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            (previous,),
+            (self._head_hash,),
         )
 
     # --- reading -----------------------------------------------------------------

@@ -12,6 +12,7 @@ from eventstate.api import open_store
 from eventstate.errors import InterchangeError, StoreTooNewError
 from eventstate.interchange import export_jsonl, import_jsonl
 from eventstate.store import EventStore
+from eventstate.timeutil import parse_iso_us
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
 HEADER = {"format": "eventstate-jsonl", "format_version": 1, "release": "1.14"}
@@ -101,6 +102,16 @@ def test_export_upcast_is_in_todays_schema(store: EventStore) -> None:
         ([HEADER, {**_event(MODEL, 1), "version": "1"}], 2, "version must be an integer"),
         ([HEADER, {**_event(MODEL, 1), "data": [1]}], 2, "data must be a JSON object"),
         ([HEADER, {**_event("bogus", 1)}], 2, "malformed stream id"),
+        ([HEADER, _event(MODEL, 1), ""], 3, "empty line"),
+        ([HEADER, _event(MODEL, 1), "   "], 3, "empty line"),
+        ([HEADER, _event(MODEL, 1), "[1, 2]"], 3, "must be a JSON object"),
+        ([HEADER, _event(MODEL, 1, data={"version": 5})], 2, "'version' must be a non-empty"),
+        ([HEADER, {**_event(MODEL, 1), "recorded_at": 5}], 2, "time must be a string"),
+        (
+            [HEADER, {**_event(MODEL, 1), "recorded_at": "0001-01-01T00:00:00+00:01"}],
+            2,
+            "outside the years",
+        ),
         ([{"format": "other"}], 1, "header"),
         ([{**HEADER, "format_version": 2}], 1, "format_version"),
         ([{**HEADER, "release": "1.15"}], 1, "unknown release"),
@@ -119,6 +130,39 @@ def test_bad_input_names_the_line_and_writes_nothing(
     assert f"bad.jsonl:{line_no}:" in str(caught.value)
     assert store.head() == 0
     assert store.meta().release == "3.0"
+
+
+def _deep(levels: int) -> dict[str, object]:
+    value: object = 1
+    for _ in range(levels):
+        value = [value]
+    return {"version": "1.14.1", "deep": value}
+
+
+def test_a_line_nesting_too_deep_is_refused_naming_it(tmp_path: Path, store: EventStore) -> None:
+    path = _write(tmp_path / "deep.jsonl", [HEADER, _event(MODEL, 1), _event(MODEL, 2)])
+    deep = _event(MODEL, 3, "EnvironConfigChanged", data=_deep(250))  # 1.14: not checked
+    path.write_text(path.read_text() + json.dumps(deep) + "\n")
+    with pytest.raises(InterchangeError, match="nests deeper than 200") as caught:
+        import_jsonl(store, path)
+    assert caught.value.line == 4
+    assert store.head() == 0
+
+
+def test_times_with_any_utc_offset_are_stored_as_that_instant(
+    tmp_path: Path, store: EventStore
+) -> None:
+    times = [
+        "2013-08-01T10:01:33.564861+01:00",
+        "2013-08-01T09:01:33+00:00",
+        "2013-08-01T04:31:33.5-04:30",
+        "9999-12-31T23:59:59.999999+00:00",
+    ]
+    lines: list[object] = [HEADER]
+    lines += [{**_event(MODEL, i + 1), "recorded_at": t} for i, t in enumerate(times)]
+    import_jsonl(store, _write(tmp_path / "times.jsonl", lines))
+    stored = [row[5] for row in store.backend.iter_log()]
+    assert stored == [parse_iso_us(t) for t in times]
 
 
 def test_newer_release_is_refused(tmp_path: Path, store: EventStore) -> None:
