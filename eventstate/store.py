@@ -18,11 +18,22 @@ from eventstate.gating import APPEND_GUARD, check_readable
 from eventstate.releases import CODE_RELEASE
 from eventstate.streams import legacy_machine_id, machine_stream
 from eventstate.timeutil import now_us
-from upcasters import CHAIN, Chain
+from upcasters import CHAIN, Chain, ReadPlan, no_express
 
 Upcaster = Callable[
     [str, int, str, int, dict[str, Any], "str | None"], tuple[str, int, dict[str, Any]]
 ]
+
+
+class _ProviderTypes(dict[str, "str | None"]):
+    """stream -> the provider type of its model: found in the log on first use."""
+
+    def __init__(self, find: Callable[[str], str | None]) -> None:
+        super().__init__()
+        self._find = find
+
+    def __missing__(self, stream: str) -> str | None:
+        return self._find(stream)
 
 
 class Event(NamedTuple):
@@ -55,7 +66,7 @@ class EventStore:
         self.chain = chain
         self.url = backend.url
         # stream id -> the model's provider type, the one context upcasters need.
-        self._providers: dict[str, str | None] = {}
+        self._providers = _ProviderTypes(self._provider_for)
 
     # --- metadata ----------------------------------------------------------------
 
@@ -115,7 +126,9 @@ class EventStore:
         """Rows -> events: payload decoded and, unless target is None, upcast.
 
         The hot read path: one C decode per event; the error message naming the event
-        is only built when a payload does not decode to a map.
+        is only built when a payload does not decode to a map. Upcasting costs one
+        lookup for an event already current, and one express call for the busy old
+        schemas (the chain's steps run when there is none or it declines).
         """
         unpack = self.codec.unpack
         checked_decode = self.codec.decode
@@ -133,9 +146,9 @@ class EventStore:
                 yield new(Event, (*row[:6], data))
             return
         assert target is not None  # upcast is None for target None
-        current, contextual = self.chain.read_plan(target)
+        plan = self.chain.read_plan(target)
+        plans = plan.express
         providers = self._providers
-        provider_for = self._provider_for
         for position, stream, version, type_name, schema, recorded_at, state in rows:
             try:
                 data = unpack(state)
@@ -143,23 +156,43 @@ class EventStore:
                 data = None
             if type(data) is not dict:
                 data = checked_decode(state, f"{stream} version {version} (position {position})")
-            if version == 1 and stream.startswith("model:"):
-                value = data.get("provider_type")
-                if isinstance(value, str):
-                    providers[stream] = value
-            key = (type_name, schema)
-            if key not in current:
-                # Only the few context-aware plans need the provider (and the first
-                # event of a stream would otherwise cost a lookup in the log).
-                if key in contextual:
-                    try:
-                        provider = providers[stream]
-                    except KeyError:
-                        provider = provider_for(stream)
-                else:
-                    provider = None
-                type_name, schema, data = upcast(stream, version, type_name, schema, data, provider)
+            try:
+                express = plans[type_name][schema]
+            except (KeyError, TypeError):  # unknown: the steps raise the UpcastError
+                express = no_express
+            if express is not None:  # not current: upcast
+                try:
+                    result = express(data, stream, providers)
+                except Exception:  # declined: the steps give the result or the error
+                    result = None
+                if result is None:
+                    result = self._upcast_stepwise(plan, stream, version, type_name, schema, data)
+                type_name, schema, data = result
             yield new(Event, (position, stream, version, type_name, schema, recorded_at, data))
+
+    def _upcast_stepwise(
+        self,
+        plan: ReadPlan,
+        stream: str,
+        version: int,
+        type_name: str,
+        schema: int,
+        data: dict[str, Any],
+    ) -> tuple[str, int, dict[str, Any]]:
+        """The chain's steps, for what no express function took (and every error)."""
+        providers = self._providers
+        # A model's first event (never an express plan's) names its provider: remembered
+        # while reading an old log, so context-aware upcasts need no lookup in the log.
+        if version == 1 and stream.startswith("model:"):
+            value = data.get("provider_type")
+            if isinstance(value, str):
+                providers[stream] = value
+        try:
+            contextual = (type_name, schema) in plan.contextual
+        except TypeError:  # an unhashable type or schema: the steps say it is unknown
+            contextual = False
+        provider = providers[stream] if contextual else None
+        return plan.stepwise(stream, version, type_name, schema, data, provider)
 
     def _provider_for(self, stream: str) -> str | None:
         """The provider type of the model a stream belongs to, read from the log.

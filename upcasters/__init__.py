@@ -8,6 +8,10 @@ A new release gets its own module `v<major>_<minor>.py` holding
 `@STEPS.upcaster(type, schema)` step per changed type; it is appended to
 RELEASE_MODULES, and the catalogue's schema of each changed type goes up by one.
 Old release modules are never edited.
+
+`express` holds fused shortcuts to today's schema for the busy 1.x types, an
+optimisation checked against the steps; a release that adds a step on one of their
+paths makes the chain fail to build until the plan is updated (or deleted).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from eventstate.domain.catalogue import RETIRED_TYPE
 from upcasters import (
     addresses,
     chain,
+    express,
     hardware,
     registry,
     steps,
@@ -31,8 +36,17 @@ from upcasters import (
     v3_0,
     validation,
 )
-from upcasters.chain import Chain, ChainStep, UpcastFunction
-from upcasters.registry import ChainSpec, Introduction, Kind, ReleaseSteps, Upcaster
+from upcasters.chain import Chain, ChainStep, ReadPlan, UpcastFunction, no_express
+from upcasters.registry import (
+    ChainSpec,
+    ExpressFunction,
+    ExpressPlan,
+    ExpressPlans,
+    Introduction,
+    Kind,
+    ReleaseSteps,
+    Upcaster,
+)
 from upcasters.steps import Retire, StepFailure, UpcastContext
 from upcasters.validation import validate_chain
 
@@ -43,8 +57,12 @@ __all__ = [
     "Chain",
     "ChainSpec",
     "ChainStep",
+    "ExpressFunction",
+    "ExpressPlan",
+    "ExpressPlans",
     "Introduction",
     "Kind",
+    "ReadPlan",
     "ReleaseSteps",
     "Retire",
     "StepFailure",
@@ -52,18 +70,22 @@ __all__ = [
     "UpcastFunction",
     "Upcaster",
     "build_chain",
+    "no_express",
     "validate_chain",
 ]
 
 # Oldest first; a release's upcasters live in its module and are never deleted.
 RELEASE_MODULES: Final = (v1_14, v1_16, v1_18, v1_21, v2_0, v2_7, v3_0)
 # Every other module of the package: all of it goes into the fingerprint.
-HELPER_MODULES: Final = (steps, registry, validation, chain, tables, addresses, hardware)
+HELPER_MODULES: Final = (steps, registry, validation, chain, tables, addresses, hardware, express)
 
 
 def build_chain() -> Chain:
-    """The chain of every release module (runs validate_chain; ChainError if broken)."""
-    spec = ChainSpec.from_releases((m.STEPS for m in RELEASE_MODULES), HELPER_MODULES)
+    """The chain of every release module and the express plans (runs validate_chain;
+    ChainError if broken)."""
+    spec = ChainSpec.from_releases(
+        (m.STEPS for m in RELEASE_MODULES), HELPER_MODULES, express.EXPRESS.plans
+    )
     return Chain(spec)
 
 

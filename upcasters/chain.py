@@ -5,6 +5,9 @@ tuple of steps that brings it to the schema current at the target. Reading an ev
 then costs one dict lookup, plus one call per step for old events; steps mutate the
 payload in place. A result at today's release is checked against the 3.0 catalogue,
 so `upcast` returns a valid payload or raises UpcastError, never anything else.
+
+To today's release, a stored schema with an express plan (upcasters/express.py)
+tries that one fused function first; when it declines, the steps run as above.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from eventstate.domain.catalogue import (
 )
 from eventstate.errors import UnknownEventTypeError, UpcastError, ValidationError
 from eventstate.releases import CODE_RELEASE, RELEASES, compare, release_index
-from upcasters.registry import ChainSpec, Kind
+from upcasters.registry import ChainSpec, ExpressFunction, Kind
 from upcasters.steps import (
     NO_CONTEXT,
     Payload,
@@ -37,11 +40,36 @@ from upcasters.validation import Family, Node, build_families
 UpcastFunction = Callable[[str, int, str, int, Payload, str | None], tuple[str, int, Payload]]
 
 
+def no_express(data: Payload, stream: str, providers: Mapping[str, str | None]) -> None:
+    """The express function of a schema that has none: it always declines."""
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class ReadPlan:
+    """What a reader's hot loop needs to upcast to one target release.
+
+    Per stored type and schema the chain knows, `express[type][schema]` is None when
+    it is already current (upcast would return it as it is, so a reader skips it),
+    else its express function (`no_express` when it has none). When that declines
+    (returns None or raises), `stepwise` upcasts, with the model's provider type for
+    the pairs in `contextual`; a pair missing from `express` is unknown and
+    `stepwise` says so. (Keyed by type, then schema: no tuple to build per event.)
+    """
+
+    express: Mapping[str, Mapping[int, ExpressFunction | None]]
+    contextual: frozenset[tuple[str, int]]
+    stepwise: UpcastFunction
+
+
 # --- composition ------------------------------------------------------------------------------
 
 # Per (type_name, schema): None when already current at the target, else the steps,
-# the resulting type and schema, whether a step needs context, and the result checks.
-_Plan = tuple[tuple[StepFunction, ...], str, int, bool, FastCheck | None, Validator]
+# the resulting type and schema, whether a step needs context, the result checks and
+# the express function (None when there is none or the target is not CODE_RELEASE).
+_Plan = tuple[
+    tuple[StepFunction, ...], str, int, bool, FastCheck | None, Validator, ExpressFunction | None
+]
 _MISSING: Final[Any] = object()
 
 
@@ -91,38 +119,45 @@ class Chain:
             for node in family.nodes
         }
         self._by_step = {up.step: up for up in spec.upcasters}
-        self._upcasters: dict[str, UpcastFunction] = {}
-        self._read_plans: dict[
-            str, tuple[frozenset[tuple[str, int]], frozenset[tuple[str, int]]]
-        ] = {}
+        self._express: dict[tuple[str, int], ExpressFunction] = {
+            (plan.from_type, plan.from_schema): plan.function for plan in spec.express
+        }
+        self._upcasters: dict[tuple[str, bool], UpcastFunction] = {}
+        self._read_plans: dict[str, ReadPlan] = {}
         self._fingerprint = _fingerprint(spec)
         self.upcast = self.upcaster_for(CODE_RELEASE)
 
     # --- reading events -------------------------------------------------------------
 
-    def upcaster_for(self, target_release: str) -> UpcastFunction:
-        """`upcast`, but to the schemas current at `target_release` (staged upgrades)."""
+    def upcaster_for(self, target_release: str, *, express: bool = True) -> UpcastFunction:
+        """`upcast`, but to the schemas current at `target_release` (staged upgrades).
+
+        `express=False` runs the release steps only, never an express plan: the
+        reference the express plans are tested against, and what readers fall
+        back to when an express function declines an event.
+        """
         release_index(target_release)  # unknown releases raise ValueError
-        upcast = self._upcasters.get(target_release)
+        upcast = self._upcasters.get((target_release, express))
         if upcast is None:
-            upcast = self._compile(target_release)
-            self._upcasters[target_release] = upcast
+            upcast = self._compile(target_release, express)
+            self._upcasters[target_release, express] = upcast
         return upcast
 
-    def read_plan(
-        self, target_release: str
-    ) -> tuple[frozenset[tuple[str, int]], frozenset[tuple[str, int]]]:
-        """(current, contextual) for readers' hot loops: the stored `(type, schema)`
-        pairs already current at `target_release` (upcast would return them as they
-        are, so a reader may skip the call), and those whose upcast needs context
-        (only they need the model's provider type)."""
+    def read_plan(self, target_release: str) -> ReadPlan:
+        """The ReadPlan of readers' hot loops (EventStore.decode) to `target_release`."""
         release_index(target_release)
         found = self._read_plans.get(target_release)
         if found is None:
             plans = self._plans(target_release)
-            current = frozenset(key for key, plan in plans.items() if plan is None)
-            contextual = frozenset(key for key, plan in plans.items() if plan and plan[3])
-            found = self._read_plans[target_release] = (current, contextual)
+            express: dict[str, dict[int, ExpressFunction | None]] = {}
+            for (type_name, schema), plan in plans.items():
+                shortcut = None if plan is None else plan[6] or no_express
+                express.setdefault(type_name, {})[schema] = shortcut
+            found = self._read_plans[target_release] = ReadPlan(
+                express,
+                frozenset(key for key, plan in plans.items() if plan and plan[3]),
+                self.upcaster_for(target_release, express=False),
+            )
         return found
 
     def _plans(self, target: str) -> dict[tuple[str, int], _Plan | None]:
@@ -133,6 +168,7 @@ class Chain:
                 continue
             final = family.nodes[current]
             check, validate = _result_checks(final.type_name, target)
+            express = self._express if target == CODE_RELEASE else {}
             for index in range(current + 1):
                 node = family.nodes[index]
                 if index == current:
@@ -146,10 +182,11 @@ class Chain:
                     any(up.needs_context for up in ups),
                     check,
                     validate,
+                    express.get((node.type_name, node.schema)),
                 )
         return plans
 
-    def _compile(self, target: str) -> UpcastFunction:
+    def _compile(self, target: str, use_express: bool) -> UpcastFunction:
         """The upcast function to `target`: a closure over that target's plans."""
         get = self._plans(target).get
         by_step = self._by_step
@@ -175,7 +212,15 @@ class Chain:
             if plan is missing:
                 reason = explain(type_name, schema, target)
                 raise UpcastError(stream, version, type_name, schema, reason)
-            steps, to_type, to_schema, needs_context, check, validate = plan
+            steps, to_type, to_schema, needs_context, check, validate, express = plan
+            if express is not None and use_express:
+                result: tuple[str, int, Payload] | None
+                try:
+                    result = express(data, stream, {stream: provider_type})
+                except Exception:  # declined: the steps give the result or the error
+                    result = None
+                if result is not None:
+                    return result
             step = None
             try:
                 ctx = (
@@ -333,6 +378,17 @@ def _fingerprint(spec: ChainSpec) -> str:
             getattr(up.step, "__qualname__", ""),
         )
         digest.update(repr(registration).encode())
+    for plan in spec.express:
+        shortcut = (
+            "express",
+            plan.from_type,
+            plan.from_schema,
+            plan.to_type,
+            plan.to_schema,
+            getattr(plan.function, "__module__", ""),
+            getattr(plan.function, "__qualname__", ""),
+        )
+        digest.update(repr(shortcut).encode())
     for source in spec.sources:
         digest.update(hashlib.sha256(source.encode()).digest())
     return digest.hexdigest()[:16]

@@ -2,7 +2,8 @@
 
 A release module holds `STEPS = ReleaseSteps("<release>", __name__)`, declares the
 types it introduced (`STEPS.introduce`) and registers its upcasters with the
-`@STEPS.upcaster(from_type, from_schema)` decorator. ChainSpec gathers them all.
+`@STEPS.upcaster(from_type, from_schema)` decorator. The express module registers its
+fused shortcuts with `@EXPRESS.plan(...)` (ExpressPlans). ChainSpec gathers them all.
 """
 
 from __future__ import annotations
@@ -12,16 +13,25 @@ import hashlib
 import inspect
 import marshal
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Final, TypeVar
 
 from eventstate.domain.catalogue import RETIRED_TYPE
 from eventstate.releases import RELEASES
-from upcasters.steps import StepFunction
+from upcasters.steps import Payload, StepFunction
 
 F = TypeVar("F", bound=StepFunction)
+
+# (data, stream, providers) -> (type, schema, payload) at today's release, or None to
+# let the steps run (see upcasters/express.py for the contract). `providers[stream]`
+# is the provider type of the stream's model (None when unknown), looked up only
+# when an express function needs it.
+ExpressFunction = Callable[
+    [Payload, str, Mapping[str, "str | None"]], "tuple[str, int, Payload] | None"
+]
+E = TypeVar("E", bound=ExpressFunction)
 
 
 class Kind(enum.Enum):
@@ -107,6 +117,45 @@ class ReleaseSteps:
         return register
 
 
+@dataclass(frozen=True, slots=True)
+class ExpressPlan:
+    """A fused shortcut `(from_type, from_schema) -> (to_type, to_schema)` at CODE_RELEASE.
+
+    `to_type` and `to_schema` restate where the chain leads, so that a release adding
+    a step on the way makes the plan stale and fails validation at start-up.
+    """
+
+    from_type: str
+    from_schema: int
+    to_type: str
+    to_schema: int
+    function: ExpressFunction
+
+    @property
+    def label(self) -> str:
+        name = getattr(self.function, "__name__", repr(self.function))
+        return f"express plan {name} ({self.from_type} {self.from_schema})"
+
+
+class ExpressPlans:
+    """The express module's declarations: `EXPRESS = ExpressPlans(__name__)`."""
+
+    def __init__(self, module: str) -> None:
+        self.module = module
+        self.plans: list[ExpressPlan] = []
+
+    def plan(
+        self, from_type: str, from_schema: int, to_type: str, to_schema: int
+    ) -> Callable[[E], E]:
+        """Register the decorated function as the express plan of `(from_type, from_schema)`."""
+
+        def register(function: E) -> E:
+            self.plans.append(ExpressPlan(from_type, from_schema, to_type, to_schema, function))
+            return function
+
+        return register
+
+
 @dataclass(frozen=True)
 class ChainSpec:
     """Everything the chain is built from; `sources` go into the fingerprint."""
@@ -114,16 +163,25 @@ class ChainSpec:
     introductions: tuple[Introduction, ...]
     upcasters: tuple[Upcaster, ...]
     sources: tuple[str, ...] = ()
+    express: tuple[ExpressPlan, ...] = ()
 
     @classmethod
     def from_releases(
-        cls, releases: Iterable[ReleaseSteps], helpers: Iterable[ModuleType] = ()
+        cls,
+        releases: Iterable[ReleaseSteps],
+        helpers: Iterable[ModuleType] = (),
+        express: Iterable[ExpressPlan] = (),
     ) -> ChainSpec:
         releases = list(releases)
         introductions = [BUILTIN_RETIRED, *(i for r in releases for i in r.introductions)]
         upcasters = [u for r in releases for u in r.upcasters]
         modules = [_module(r.module) for r in releases] + list(helpers)
-        return cls(tuple(introductions), tuple(upcasters), tuple(_source(m) for m in modules))
+        return cls(
+            tuple(introductions),
+            tuple(upcasters),
+            tuple(_source(m) for m in modules),
+            tuple(express),
+        )
 
 
 BUILTIN_RETIRED: Final = Introduction(

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from eventstate.domain.catalogue import CURRENT_SCHEMAS
 from eventstate.errors import ChainError
 from eventstate.releases import CODE_RELEASE, compare, is_release, release_index
-from upcasters.registry import ChainSpec, Introduction, Kind, Upcaster
+from upcasters.registry import ChainSpec, ExpressPlan, Introduction, Kind, Upcaster
 
 if TYPE_CHECKING:
     from upcasters.chain import Chain
@@ -61,7 +61,8 @@ def validate_chain(chain: ChainSpec | Chain) -> None:
     For every type: schemas 1..current are each produced by exactly one upcaster (no
     gap, no duplicate), releases strictly increase along the chain, every rename leads
     to a type the 3.0 catalogue knows at its catalogued schema, and a step that reads
-    its context is registered with `needs_context`.
+    its context is registered with `needs_context`. Every express plan starts from a
+    stored schema and leads where the chain leads at CODE_RELEASE.
     """
     build_families(chain if isinstance(chain, ChainSpec) else chain.spec)
 
@@ -153,7 +154,42 @@ def build_families(spec: ChainSpec) -> dict[str, Family]:
     for type_name, schema in CURRENT_SCHEMAS.items():
         if type_name not in families:
             raise ChainError(f"{type_name} schema {schema}: in the catalogue but has no chain")
+    _check_express(families, spec.express)
     return families
+
+
+def _check_express(families: dict[str, Family], plans: Sequence[ExpressPlan]) -> None:
+    """Each express plan is a shortcut of a real path: from a stored, not yet current
+    schema to the type and schema the chain reaches at CODE_RELEASE; one per schema."""
+    located = {
+        (node.type_name, node.schema): (family, index)
+        for family in families.values()
+        for index, node in enumerate(family.nodes)
+    }
+    seen: set[tuple[str, int]] = set()
+    for plan in plans:
+        key = (plan.from_type, plan.from_schema)
+        where = f"{plan.from_type} schema {plan.from_schema}"
+        if key in seen:
+            raise ChainError(f"{where}: two express plans")
+        seen.add(key)
+        if key not in located:
+            raise ChainError(f"{where}: {plan.label} starts from a schema the chain does not have")
+        family, index = located[key]
+        current = family.current_index(CODE_RELEASE)
+        if family.introduction.kind is not Kind.DOMAIN or current is None or index >= current:
+            raise ChainError(f"{where}: {plan.label}, but {CODE_RELEASE} reads it unchanged")
+        final = family.nodes[current]
+        if (final.type_name, final.schema) != (plan.to_type, plan.to_schema):
+            raise ChainError(
+                f"{where}: {plan.label} leads to {plan.to_type} {plan.to_schema}, the chain "
+                f"to {final.type_name} {final.schema} at {CODE_RELEASE}"
+            )
+        code = getattr(plan.function, "__code__", None)
+        if code is None or code.co_argcount != 3:
+            raise ChainError(
+                f"{where}: {plan.label} must be a function of (data, stream, provider)"
+            )
 
 
 _LOADS = frozenset({"LOAD_FAST", "LOAD_FAST_CHECK", "LOAD_FAST_LOAD_FAST", "LOAD_DEREF"})

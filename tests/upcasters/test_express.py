@@ -1,0 +1,349 @@
+"""Express plans (upcasters/express.py) against the stepwise chain they shortcut.
+
+- For any payload of an express type, real or malformed: the express function either
+  returns exactly what the steps plus the 3.0 check return (same values, same key
+  order), or declines without having touched the payload; through the chain (and the
+  store's read loop) every event then reads exactly as stepwise, errors included.
+- The express functions take the real shapes (the fixture log, the examples).
+- A plan that does not match a real chain path fails when the chain is built, naming
+  the type and schema; the plans and the module's source are in the fingerprint.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from eventstate.api import open_store
+from eventstate.backends.base import Row
+from eventstate.errors import ChainError, CorruptEventError, UpcastError
+from eventstate.releases import CODE_RELEASE
+from eventstate.store import EventStore
+from tests.upcasters.upcast_support import (
+    EXAMPLES,
+    MODEL_UUID,
+    PROVIDERS,
+    SETTINGS,
+    legacy_events,
+    mutated,
+    realistic,
+)
+from upcasters import CHAIN, Chain, ExpressPlan, express, no_express
+from upcasters.registry import ExpressPlans
+
+PLANS = {(plan.from_type, plan.from_schema): plan.function for plan in CHAIN.spec.express}
+STEPWISE = CHAIN.upcaster_for(CODE_RELEASE, express=False)
+FIXTURE_LOG = Path(__file__).parents[1] / "fixtures" / "legacy-1.14.jsonl"
+
+
+class Text(str):
+    """A str subclass: equal to a plain string, but not `type(...) is str`."""
+
+
+# Values the express functions treat specially, or must refuse as the steps do.
+TRICKY = st.sampled_from(
+    [
+        True,
+        False,
+        0,
+        1,
+        2,
+        3,
+        5,
+        6,
+        -1,
+        1.0,
+        None,
+        "",
+        "lxc",
+        "lxd",
+        "kvm",
+        "LXC",
+        "default-series",
+        "default-base",
+        "tools-url",
+        "password",
+        "ubuntu@22.04",
+        "ubuntu@99.99",
+        "precise",
+        "warty",
+        "0",
+        "0/lxc/1",
+        "01",
+        "1/lxd/0",
+        "wordpress/0",
+        "Wordpress/0",
+        "mysql",
+        "10.0.0.1",
+        "10.0.0.256",
+        "fe80::1",
+        "::1",
+        "bad..x",
+        "1.14.1-precise-amd64",
+        "1.14.1-warty-amd64",
+        "arch=amd64 mem=1G",
+        "mem=1T",
+        Text("wordpress/0"),
+        Text("lxc"),
+        Text("10.0.0.1"),
+    ]
+) | st.sampled_from([[], ["lxc"], ["lxc", "kvm", "lxc", "kvm", "lxc"], {}]).map(copy.deepcopy)
+STREAMS = st.sampled_from(
+    [
+        f"machine:{MODEL_UUID}:0",
+        f"machine:{MODEL_UUID}:3",
+        f"machine:{MODEL_UUID}:0/lxc/1",
+        f"machine:{MODEL_UUID}:",
+        f"machine:{MODEL_UUID}",
+        "machine::2",
+        f"model:{MODEL_UUID}",
+        f"unit:{MODEL_UUID}:wordpress/0",
+    ]
+)
+CONFIG_KEYS = st.sampled_from(
+    [
+        "default-series",
+        "default-base",
+        "access-key",
+        "password",
+        "tools-url",
+        "public-bucket",
+        "logging-config",
+        "firewall-mode",
+    ]
+)
+CONFIG_VALUES = st.one_of(
+    TRICKY, st.sampled_from(["trusty", "jammy", "ubuntu@14.04", "centos@7"]), st.none()
+)
+
+
+@st.composite
+def config_changes(draw: st.DrawFn) -> dict[str, Any]:
+    """1.14 config changes, with repeated, renamed, dropped and non-string keys."""
+    keys = (
+        st.one_of(CONFIG_KEYS, st.integers(0, 2)) if draw(st.integers(0, 9)) == 0 else CONFIG_KEYS
+    )
+    return {
+        "set": draw(st.dictionaries(keys, CONFIG_VALUES, max_size=4)),
+        "unset": draw(st.lists(st.one_of(CONFIG_KEYS, TRICKY), max_size=4)),
+    }
+
+
+@st.composite
+def express_events(draw: st.DrawFn) -> tuple[str, str, int, Any, str | None]:
+    """(stream, type, schema, payload, provider) for a pair with an express plan."""
+    type_name, schema = draw(st.sampled_from(sorted(PLANS)))
+    stream, _, data, provider = draw(legacy_events(types=[type_name]))
+    kind = draw(st.sampled_from(["real", "junk", "tricky", "config"]))
+    if kind == "junk":
+        data = draw(mutated(realistic(type_name, schema)))
+    elif kind == "tricky":
+        data = draw(mutated(data, st.one_of(TRICKY, st.lists(TRICKY, max_size=3))))
+    elif kind == "config" and type_name == "EnvironConfigChanged":
+        data = draw(config_changes())
+    if draw(st.booleans()):
+        stream = draw(STREAMS)
+    if draw(st.integers(0, 4)) == 0:
+        provider = draw(st.one_of(PROVIDERS, st.text(max_size=3)))
+    return stream, type_name, schema, data, provider
+
+
+def outcome(call: Callable[[], Any]) -> tuple[str, str]:
+    """What an upcast gave, as text: the result with its key order, or the error."""
+    try:
+        return "ok", repr(call())
+    except UpcastError as exc:
+        return "error", str(exc)
+
+
+@SETTINGS
+@given(express_events())
+def test_express_returns_what_the_steps_return_or_declines_untouched(
+    event: tuple[str, str, int, Any, str | None],
+) -> None:
+    stream, type_name, schema, data, provider = event
+    expected = outcome(
+        lambda: STEPWISE(stream, 7, type_name, schema, copy.deepcopy(data), provider)
+    )
+    mine = copy.deepcopy(data)
+    try:
+        result = PLANS[type_name, schema](mine, stream, {stream: provider})
+    except Exception:
+        result = None
+    if result is None:
+        assert repr(mine) == repr(data)  # declined before changing anything
+    else:
+        assert expected == ("ok", repr(result))
+    # The chain tries the express plan first: every event reads exactly as stepwise.
+    upcast = CHAIN.upcast
+    assert outcome(lambda: upcast(stream, 7, type_name, schema, copy.deepcopy(data), provider)) == (
+        expected
+    )
+
+
+def fixture_events() -> Iterator[tuple[str, str, int, dict[str, Any], str | None]]:
+    """The 1.14 fixture log's events with their model's provider type."""
+    records = [json.loads(line) for line in FIXTURE_LOG.read_text().splitlines()[1:]]
+    providers = {
+        r["stream"].split(":")[1]: r["data"]["provider_type"]
+        for r in records
+        if r["stream"].startswith("model:") and r["version"] == 1
+    }
+    for r in records:
+        provider = providers.get(r["stream"].split(":")[1])
+        yield r["stream"], r["type"], r["schema"], r["data"], provider
+
+
+def test_express_takes_every_express_event_of_the_fixture_log() -> None:
+    taken = set()
+    for stream, type_name, schema, data, provider in fixture_events():
+        if (type_name, schema) not in PLANS:
+            continue
+        result = PLANS[type_name, schema](copy.deepcopy(data), stream, {stream: provider})
+        assert result is not None, (stream, type_name, data)
+        expected = STEPWISE(stream, 1, type_name, schema, copy.deepcopy(data), provider)
+        assert repr(result) == repr(expected)
+        taken.add((type_name, schema))
+    assert taken == set(PLANS)
+
+
+def test_express_takes_the_examples() -> None:
+    for stream, type_name, data, provider in EXAMPLES:
+        if (type_name, 1) in PLANS:
+            assert PLANS[type_name, 1](copy.deepcopy(data), stream, {stream: provider})
+
+
+def test_a_retired_change_is_retired_with_the_steps_reason() -> None:
+    for data in (
+        {"set": {"tools-url": "x"}, "unset": ["public-bucket"]},  # 1.18
+        {"set": {"password": "x"}, "unset": ["tools-url"]},  # 2.0
+        {"set": {}, "unset": []},
+    ):
+        expected = STEPWISE("model:m", 2, "EnvironConfigChanged", 1, copy.deepcopy(data), None)
+        assert expected[0] == "EventRetired"
+        result = PLANS["EnvironConfigChanged", 1](copy.deepcopy(data), "model:m", {})
+        assert result == expected
+
+
+def test_caches_stay_correct_when_they_overflow(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(express, "CACHE_LIMIT", 3)
+    caches = ("_MACHINE_IDS", "_UNITS", "_APPLICATIONS", "_ADDRESS_TEMPLATES", "_CHANGE_PLANS")
+    caches += ("_HARDWARE", "_AGENT_VERSIONS")
+    for name in caches:
+        monkeypatch.setattr(express, name, type(getattr(express, name))())
+    for _ in range(2):
+        test_express_takes_every_express_event_of_the_fixture_log()
+    assert all(0 < len(getattr(express, name)) <= 3 for name in caches)
+
+
+def test_unknown_pairs_have_no_express_plan() -> None:
+    plan = CHAIN.read_plan(CODE_RELEASE)
+    assert plan.express["MachineLifeChanged"] == {1: PLANS["MachineLifeChanged", 1], 2: None}
+    assert plan.express["EnvironmentCreated"][1] is no_express
+    assert ("MachineAdded", 1) in plan.contextual
+    assert ("MachineLifeChanged", 1) not in plan.contextual
+    staged = CHAIN.read_plan("2.0")  # express plans lead to today's release only
+    assert all(f in (None, no_express) for s in staged.express.values() for f in s.values())
+
+
+# --- the store's read loop --------------------------------------------------------------------
+
+
+STEPS_ONLY = Chain(replace(CHAIN.spec, express=()))
+
+
+@pytest.fixture(scope="module")
+def empty_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EventStore]:
+    store = open_store(f"sqlite:///{tmp_path_factory.mktemp('express') / 'store.db'}")
+    yield store
+    store.close()
+
+
+def read(store: EventStore, row: Row) -> tuple[str, str]:
+    try:
+        return "ok", repr(list(store.decode([row])))
+    except (UpcastError, CorruptEventError) as exc:  # the codec refuses non-string keys
+        return "error", str(exc)
+
+
+@SETTINGS
+@given(st.lists(express_events(), min_size=1, max_size=6), PROVIDERS)
+def test_store_reads_express_events_as_the_steps_do(
+    empty_store: EventStore,
+    events: list[tuple[str, str, int, Any, str | None]],
+    provider: str | None,
+) -> None:
+    """A log read by the store's loop (express first) and by the steps alone; the
+    model's provider comes from the log, or is unknown."""
+    fast = EventStore(empty_store.backend, empty_store.codec)
+    slow = EventStore(empty_store.backend, empty_store.codec, STEPS_ONLY)
+    model = {"uuid": MODEL_UUID, "name": "m", "provider_type": provider, "config": {}}
+    log: list[tuple[str, str, Any]] = [(f"model:{MODEL_UUID}", "EnvironmentCreated", model)]
+    log += [(stream, type_name, data) for stream, type_name, _, data, _ in events]
+    for position, (stream, type_name, data) in enumerate(log, start=1):
+        try:
+            state = fast.codec.encode(data)
+        except (TypeError, ValueError, OverflowError):  # beyond what msgpack stores
+            continue
+        row = (position, stream, position, type_name, 1, 0, state)
+        assert read(fast, row) == read(slow, row)
+
+
+# --- validation and fingerprint ---------------------------------------------------------------
+
+
+def keep(data: dict[str, Any], stream: str, providers: Any) -> None:
+    return None
+
+
+def chain_with(*plans: ExpressPlan) -> Chain:
+    return Chain(replace(CHAIN.spec, express=(*CHAIN.spec.express, *plans)))
+
+
+@pytest.mark.parametrize(
+    ("plan", "message"),
+    [
+        (ExpressPlan("MachineAdded", 9, "MachineAdded", 6, keep), "MachineAdded schema 9: "),
+        (ExpressPlan("Mystery", 1, "Mystery", 2, keep), "Mystery schema 1: "),
+        (ExpressPlan("MachineAdded", 6, "MachineAdded", 6, keep), "reads it unchanged"),
+        (ExpressPlan("UnitDestroyed", 1, "UnitDestroyed", 1, keep), "UnitDestroyed schema 1: "),
+        (ExpressPlan("UpgradeStarted", 1, "UpgradeStarted", 1, keep), "reads it unchanged"),
+        (
+            ExpressPlan("MachineAdded", 2, "MachineAdded", 5, keep),  # stale: 3.0 added a step
+            "leads to MachineAdded 5, the chain to MachineAdded 6",
+        ),
+        (ExpressPlan("MachineLifeChanged", 1, "MachineLifeChanged", 2, keep), "two express"),
+        (
+            ExpressPlan("MachineAdded", 2, "MachineAdded", 6, lambda data: None),  # type: ignore[arg-type,misc]
+            "must be a function of (data, stream, provider)",
+        ),
+    ],
+)
+def test_a_plan_off_the_chain_fails_at_start_up(plan: ExpressPlan, message: str) -> None:
+    with pytest.raises(ChainError, match=f"^{plan.from_type} schema {plan.from_schema}: ") as err:
+        chain_with(plan)
+    assert message in str(err.value)
+
+
+def test_registration_records_the_plan() -> None:
+    plans = ExpressPlans("here")
+    decorated = plans.plan("MachineAdded", 2, "MachineAdded", 6)(keep)
+    assert decorated is keep
+    assert plans.plans == [ExpressPlan("MachineAdded", 2, "MachineAdded", 6, keep)]
+    assert plans.plans[0].label == "express plan keep (MachineAdded 2)"
+    assert chain_with(*plans.plans).read_plan(CODE_RELEASE).express["MachineAdded"][2] is keep
+
+
+def test_fingerprint_covers_the_express_plans_and_their_source() -> None:
+    assert inspect.getsource(express) in CHAIN.spec.sources
+    fewer = Chain(replace(CHAIN.spec, express=CHAIN.spec.express[1:]))
+    assert fewer.fingerprint() != CHAIN.fingerprint()

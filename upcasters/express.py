@@ -1,0 +1,450 @@
+"""Express plans: one fused function per (type, schema) that 1.x logs are full of,
+straight to today's (3.0) schema.
+
+The release modules stay the source of truth: reading an old event means running
+their steps one by one and checking the result against the 3.0 catalogue. For the
+busy 1.14 types that costs several calls, copies and checks per event, so each has
+an express plan here: the same transformation written as one function, for the
+common, valid shapes only.
+
+The contract, checked by tests/upcasters/test_express.py against the stepwise chain:
+
+- an express function returns `(type, schema, payload)`, exactly what the steps plus
+  the 3.0 result check return (EventRetired included), having checked everything
+  that check would; or
+- it returns None, or raises, before changing `data` at all: the chain then runs the
+  steps, which give the result or the UpcastError. So every failure, and every odd
+  shape an express function does not care to handle, reads exactly as before.
+
+Express functions reuse the release modules' frozen tables, and remember what they
+worked out per distinct value (a unit name, an address, a characteristics string)
+in plain sets and dicts: a fleet repeats the same values across many events. A value
+is remembered only once the catalogue's own 3.0 checks have accepted it, and only when
+it is an exact `str`, so a hit implies the value is a string equal to one that was
+checked (msgpack payloads hold no other type equal to a str).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection, Mapping
+from itertools import product
+from typing import Any, Final, TypeVar
+
+from eventstate.domain.catalogue import (
+    FAST_CHECKS,
+    JOBS,
+    RETIRED_TYPE,
+    VALID_BASE_NAMES,
+    VALID_BASES,
+    is_machine_id,
+)
+from upcasters import v1_18, v2_0, v2_7, v3_0
+from upcasters.addresses import classify
+from upcasters.hardware import parse_characteristics
+from upcasters.registry import ExpressPlans
+from upcasters.steps import NO_CONTEXT, Payload, Retire, StepFunction
+from upcasters.tables import SERIES_3_0
+
+EXPRESS: Final = ExpressPlans(__name__)
+
+Result = tuple[str, int, Payload]
+Providers = Mapping[str, "str | None"]
+K = TypeVar("K")
+V = TypeVar("V")
+
+# Distinct values remembered per cache; a log with more starts the cache afresh.
+CACHE_LIMIT: Final = 65536
+
+
+def _remember(cache: dict[K, V], key: K, value: V) -> V:
+    if len(cache) >= CACHE_LIMIT:
+        cache.clear()
+    cache[key] = value
+    return value
+
+
+def _remember_all(cache: set[str], values: Collection[str]) -> None:
+    if len(cache) + len(values) > CACHE_LIMIT:
+        cache.clear()
+    cache.update(values)
+
+
+def _passes(type_name: str, payload: Payload) -> bool:
+    """Whether the catalogue's fast 3.0 check accepts `payload` (before remembering)."""
+    return FAST_CHECKS[type_name](payload)
+
+
+def _retirement(step: StepFunction, emptied: Payload) -> str:
+    """The reason `step` gives when it retires an event: read from the step itself."""
+    try:
+        step(emptied, NO_CONTEXT)
+    except Retire as retired:
+        return retired.reason
+    raise AssertionError(f"{step.__name__} does not retire {emptied}")
+
+
+# --- shared values ------------------------------------------------------------------------
+
+_MACHINE_IDS: dict[str, str] = {}  # 1.x machine id -> its valid 3.0 form (lxc -> lxd)
+
+# series -> (os, channel) of its 3.0 base, and the config form, where 3.0 accepts it.
+_BASES: Final[dict[str, tuple[str, str]]] = {
+    series: (os, f"{version}/stable")
+    for series, (os, version) in SERIES_3_0.items()
+    if (os, f"{version}/stable") in VALID_BASES
+}
+_BASE_NAMES: Final[dict[str, str]] = {
+    series: name for series in SERIES_3_0 if (name := v3_0.base_name(series)) in VALID_BASE_NAMES
+}
+
+
+# --- UnitAssignedToMachine 1 (2.0: service -> application, lxc -> lxd) ---------------------
+
+_UNITS: set[str] = set()  # unit names valid at 3.0
+_APPLICATIONS: set[str] = set()  # application names valid at 3.0
+
+
+@EXPRESS.plan("UnitAssignedToMachine", 1, "UnitAssignedToMachine", 2)
+def unit_assigned_to_machine(data: Payload, stream: str, providers: Providers) -> Result | None:
+    """service becomes application, the machine id's lxc lxd; all three valid at 3.0."""
+    if len(data) != 3:
+        return None
+    unit = data["unit"]
+    service = data["service"]
+    stored_id = data["machine_id"]
+    machine_id = _MACHINE_IDS.get(stored_id)
+    if machine_id is None or unit not in _UNITS or service not in _APPLICATIONS:
+        machine_id = _learn_assignment(unit, service, stored_id)
+        if machine_id is None:
+            return None
+    del data["service"]
+    data["application"] = service
+    data["machine_id"] = machine_id
+    return "UnitAssignedToMachine", 2, data
+
+
+def _learn_assignment(unit: Any, service: Any, machine_id: Any) -> str | None:
+    if not (type(unit) is str and type(service) is str and type(machine_id) is str):
+        return None
+    renamed = v2_0.lxd_machine_id(machine_id)
+    if not _passes(
+        "UnitAssignedToMachine", {"unit": unit, "application": service, "machine_id": renamed}
+    ):
+        return None
+    # The check is one test per field, so each value is valid on its own.
+    _remember_all(_UNITS, (unit,))
+    _remember_all(_APPLICATIONS, (service,))
+    return _remember(_MACHINE_IDS, machine_id, renamed)
+
+
+# --- MachineAddressesSet 1 (1.18: classified, origin provider; 2.7: default space) ----------
+
+_SPACE: Final = v2_7.DEFAULT_SPACE_ID
+_ORIGIN: Final = v1_18.ADDRESS_ORIGIN
+# address -> the 3.0 address map of its (type, scope), "value" to fill in: a copy and one
+# store per address, and a handful of shared templates.
+_ADDRESS_TEMPLATES: dict[str, dict[str, str | None]] = {}
+_KIND_TEMPLATES: dict[tuple[str, str], dict[str, str | None]] = {}
+
+
+@EXPRESS.plan("MachineAddressesSet", 1, "MachineAddressesSet", 3)
+def machine_addresses_set(data: Payload, stream: str, providers: Providers) -> Result | None:
+    """Each address string becomes {value, type, scope, space_id}; origin provider."""
+    values = data["addresses"]
+    if len(data) != 1 or type(values) is not list:
+        return None
+    templates = _ADDRESS_TEMPLATES
+    addresses = []
+    for value in values:
+        template = templates.get(value) or _learn_address(value)
+        if template is None:
+            return None
+        address = template.copy()
+        address["value"] = value
+        addresses.append(address)
+    data["addresses"] = addresses
+    data["origin"] = _ORIGIN
+    return "MachineAddressesSet", 3, data
+
+
+def _learn_address(value: Any) -> dict[str, str | None] | None:
+    kind = classify(value) if type(value) is str else None
+    if kind is None:
+        return None
+    address = {"value": value, "type": kind[0], "scope": kind[1], "space_id": _SPACE}
+    if not _passes("MachineAddressesSet", {"addresses": [address], "origin": _ORIGIN}):
+        return None
+    template = _KIND_TEMPLATES.setdefault(kind, {**address, "value": None})
+    return _remember(_ADDRESS_TEMPLATES, value, template)
+
+
+# --- EnvironConfigChanged 1 (1.18, 2.0 and 3.0: keys dropped, renamed, retired) -------------
+
+_DEPRECATED: Final = v1_18.DEPRECATED_CONFIG_KEYS
+_DROPPED: Final = _DEPRECATED | v2_0.CREDENTIAL_KEYS  # 1.18 and 2.0 drop these keys
+_SERIES: Final = v3_0.DEFAULT_SERIES
+_BASE: Final = v3_0.DEFAULT_BASE
+_RETIRED_AT_1_18: Final = _retirement(v1_18.drop_deprecated_changes, {"set": {}, "unset": []})
+_RETIRED_AT_2_0: Final = _retirement(v2_0.environ_to_model_config, {"set": {}, "unset": []})
+_RENAME_SERIES: Final = 1  # default-series in set: becomes default-base
+_CHECK_BASE: Final = 2  # default-base in set: must be a base 3.0 knows
+
+# What the releases do to a change depends on its keys only (and the value of
+# default-series or default-base): per (set keys, unset keys), either the reason it is
+# retired, or (set keys to drop, the new unset list or None, _RENAME_SERIES/_CHECK_BASE/0).
+ChangePlan = tuple[str | None, tuple[str, ...], tuple[str, ...] | None, int]
+_CHANGE_PLANS: dict[tuple[tuple[str, ...], tuple[str, ...]], ChangePlan] = {}
+
+
+@EXPRESS.plan("EnvironConfigChanged", 1, "ModelConfigChanged", 4)
+def environ_config_changed(data: Payload, stream: str, providers: Providers) -> Result | None:
+    """Deprecated and credential keys go (an emptied change is retired), default-series
+    becomes default-base; string keys only, as 3.0 wants them."""
+    changes = data["set"]
+    unset = data["unset"]
+    if len(data) != 2 or type(changes) is not dict or type(unset) is not list:
+        return None
+    keys = (tuple(changes), tuple(unset))
+    plan = _CHANGE_PLANS.get(keys) or _learn_change(keys)
+    if plan is None:
+        return None
+    retired, dropped, new_unset, base_rule = plan
+    if retired is not None:
+        return RETIRED_TYPE, 1, {"original_type": "EnvironConfigChanged", "reason": retired}
+    if base_rule:  # every check before the first change to data
+        if base_rule == _RENAME_SERIES:
+            base = _BASE_NAMES.get(changes[_SERIES])
+            if base is None:
+                return None
+        elif changes[_BASE] not in VALID_BASE_NAMES:
+            return None
+    for key in dropped:
+        del changes[key]
+    if new_unset is not None:
+        data["unset"] = list(new_unset)
+    if base_rule == _RENAME_SERIES:
+        del changes[_SERIES]
+        changes[_BASE] = base
+    return "ModelConfigChanged", 4, data
+
+
+def _learn_change(keys: tuple[tuple[Any, ...], tuple[Any, ...]]) -> ChangePlan | None:
+    """The plan for one shape of change, as 1.18, 2.0 and 3.0 define it."""
+    set_keys, unset_keys = keys
+    if not all(type(key) is str for key in (*set_keys, *unset_keys)):
+        return None  # 3.0 wants string keys
+    if _DEPRECATED.issuperset(set_keys) and _DEPRECATED.issuperset(unset_keys):
+        plan: ChangePlan = (_RETIRED_AT_1_18, (), None, 0)
+    elif _DROPPED.issuperset(set_keys) and _DROPPED.issuperset(unset_keys):
+        plan = (_RETIRED_AT_2_0, (), None, 0)
+    elif _SERIES in set_keys and _BASE in set_keys:
+        return None  # 3.0 refuses both
+    else:
+        kept = [key for key in unset_keys if key not in _DROPPED]
+        if _SERIES in kept:  # renamed, in order, one default-base
+            kept = list(dict.fromkeys(_BASE if key == _SERIES else key for key in kept))
+        plan = (
+            None,
+            tuple(key for key in set_keys if key in _DROPPED),
+            None if tuple(kept) == unset_keys else tuple(kept),
+            _RENAME_SERIES if _SERIES in set_keys else _CHECK_BASE if _BASE in set_keys else 0,
+        )
+    return _remember(_CHANGE_PLANS, keys, plan)
+
+
+# --- MachineAdded 1 (1.16 .. 3.0: jobs, lxd, base; context from the log) ---------------------
+
+
+def _final_job(number: int) -> str | None:
+    """A 1.14 job integer's 3.0 job, None when a release dropped it on the way."""
+    if number in v1_18.MERGED_JOBS:
+        return None
+    name = v1_18.JOB_NAMES[number]
+    return None if name in v2_0.DROPPED_JOBS else v2_0.JOB_RENAMES[name]
+
+
+# 1.x job integer -> its 3.0 job (None: dropped); other integers fail at 1.18.
+_JOBS: Final[dict[int, str | None]] = {
+    number: job
+    for number in (*v1_18.JOB_NAMES, *v1_18.MERGED_JOBS)
+    if (job := _final_job(number)) is None or job in JOBS
+}
+_CONTAINER_TYPES: Final[dict[str, str]] = dict(v2_0.CONTAINER_RENAMES)
+# `machine:<model-uuid>:<machine-id>` with a machine id, as UpcastContext reads it.
+_MACHINE_STREAM: Final = re.compile(r"machine:[^:]*:.", re.DOTALL)
+
+
+@EXPRESS.plan("MachineAdded", 1, "MachineAdded", 6)
+def machine_added(data: Payload, stream: str, providers: Providers) -> Result | None:
+    """Jobs become their 3.0 names (the provider and nonce jobs of 1.16 and 1.21 are
+    dropped again at 2.0), lxc becomes lxd, series becomes base."""
+    jobs = data["jobs"]
+    if not (
+        len(data) == 7
+        and type(jobs) is list
+        and type(data["nonce"]) is str  # 1.21 may need it, 3.0 wants a string
+        and type(data["constraints"]) is str
+        and type(data["placement"]) is str
+        and _MACHINE_STREAM.match(stream)  # 1.16 needs the machine id
+        and type(providers[stream]) is str  # 1.21 needs it for every machine
+    ):
+        return None
+    names = set()
+    for job in jobs:
+        if type(job) is not int or job not in _JOBS:
+            return None
+        names.add(_JOBS[job])
+    names.discard(None)
+    container_type = _CONTAINER_TYPES.get(data["container_type"])
+    machine_id = _MACHINE_IDS.get(data["machine_id"]) or _learn_machine_id(data["machine_id"])
+    base = _BASES.get(data["series"])
+    if container_type is None or machine_id is None or base is None:
+        return None
+    data["jobs"] = sorted(names)
+    data["container_type"] = container_type
+    data["machine_id"] = machine_id
+    del data["series"]
+    data["base"] = {"os": base[0], "channel": base[1]}
+    return "MachineAdded", 6, data
+
+
+def _learn_machine_id(machine_id: Any) -> str | None:
+    if type(machine_id) is not str:
+        return None
+    renamed = v2_0.lxd_machine_id(machine_id)
+    if not is_machine_id(renamed):  # the catalogue's 3.0 machine id test
+        return None
+    return _remember(_MACHINE_IDS, machine_id, renamed)
+
+
+# --- MachineProvisioned 1 (1.18 instance and hardware, 1.21 zone, 2.0 display name) ---------
+
+_HARDWARE: dict[str, dict[str, Any]] = {}  # characteristics -> 3.0 hardware (copied)
+
+
+@EXPRESS.plan("MachineProvisioned", 1, "MachineProvisioned", 4)
+def machine_provisioned(data: Payload, stream: str, providers: Providers) -> Result | None:
+    """instance {instance_id, hardware (sizes in MiB, no zone), display_name "",
+    keep_instance false} from the instance id and characteristics string."""
+    instance_id = data["instance_id"]
+    if not (
+        len(data) == 3
+        and type(instance_id) is str
+        and instance_id != ""
+        and type(data["nonce"]) is str
+    ):
+        return None
+    characteristics = data["characteristics"]
+    template = _HARDWARE.get(characteristics)
+    if template is None:
+        template = _learn_hardware(characteristics)
+        if template is None:
+            return None
+    hardware = template.copy()
+    hardware["tags"] = template["tags"].copy()
+    del data["characteristics"], data["instance_id"]
+    data["instance"] = {
+        "instance_id": instance_id,
+        "hardware": hardware,
+        "display_name": "",
+        "keep_instance": False,
+    }
+    return "MachineProvisioned", 4, data
+
+
+def _learn_hardware(characteristics: Any) -> dict[str, Any] | None:
+    if type(characteristics) is not str:
+        return None
+    hardware = parse_characteristics(characteristics)  # StepFailure: the steps say why
+    hardware["availability_zone"] = None
+    instance = {
+        "instance_id": "i",
+        "hardware": hardware,
+        "display_name": "",
+        "keep_instance": False,
+    }
+    if not _passes("MachineProvisioned", {"nonce": "", "instance": instance}):
+        return None
+    return _remember(_HARDWARE, characteristics, hardware)
+
+
+# --- MachineAgentToolsSet 1 (3.0: MachineAgentBinarySet, series -> OS name) ------------------
+
+_AGENT_VERSIONS: dict[str, str] = {}  # tools version -> valid agent binary version
+
+
+@EXPRESS.plan("MachineAgentToolsSet", 1, "MachineAgentBinarySet", 2)
+def machine_agent_tools_set(data: Payload, stream: str, providers: Providers) -> Result | None:
+    """The tools map's fields, the version's series part becoming the OS name."""
+    tools = data["tools"]
+    if len(data) != 1 or type(tools) is not dict or len(tools) != len(v3_0.TOOLS_KEYS):
+        return None
+    version = _AGENT_VERSIONS.get(tools["version"]) or _learn_agent_version(tools["version"])
+    url = tools["url"]
+    size = tools["size"]
+    sha256 = tools["sha256"]
+    if (
+        version is None
+        or type(url) is not str
+        or type(size) is not int
+        or size < 0
+        or type(sha256) is not str
+    ):
+        return None
+    binary = {"version": version, "url": url, "size": size, "sha256": sha256}
+    return "MachineAgentBinarySet", 2, binary
+
+
+def _learn_agent_version(tools_version: Any) -> str | None:
+    if type(tools_version) is not str:
+        return None
+    version = v3_0.agent_binary_version(tools_version)  # StepFailure: the steps say why
+    probe = {"version": version, "url": "", "size": 0, "sha256": ""}
+    if not _passes("MachineAgentBinarySet", probe):
+        return None
+    return _remember(_AGENT_VERSIONS, tools_version, version)
+
+
+# --- MachineLifeChanged 1 and MachineSupportedContainersSet 1 (2.0) -------------------------
+
+
+@EXPRESS.plan("MachineLifeChanged", 1, "MachineLifeChanged", 2)
+def machine_life_changed(data: Payload, stream: str, providers: Providers) -> Result | None:
+    """life 0/1/2 becomes alive/dying/dead, with force false."""
+    life = data["life"]
+    if len(data) != 1 or type(life) is not int or not 0 <= life < len(v2_0.LIFE_NAMES):
+        return None
+    data["life"] = v2_0.LIFE_NAMES[life]
+    data["force"] = False
+    return "MachineLifeChanged", 2, data
+
+
+def _container_lists(longest: int) -> Mapping[tuple[str, ...], tuple[str, ...]]:
+    """Every 1.x list of up to `longest` container types -> its sorted 3.0 set."""
+    renamable = [t for t in v2_0.CONTAINER_RENAMES if t]  # "" is refused at 2.0
+    table = {}
+    for length in range(longest + 1):
+        for types in product(renamable, repeat=length):
+            result = tuple(sorted({v2_0.CONTAINER_RENAMES[t] for t in types}))
+            if _passes("MachineSupportedContainersSet", {"types": list(result)}):
+                table[types] = result
+    return table
+
+
+_CONTAINER_LISTS: Final = _container_lists(4)
+
+
+@EXPRESS.plan("MachineSupportedContainersSet", 1, "MachineSupportedContainersSet", 2)
+def machine_supported_containers_set(
+    data: Payload, stream: str, providers: Providers
+) -> Result | None:
+    """lxc becomes lxd; sorted, without duplicates."""
+    types = data["types"]
+    if len(data) != 1 or type(types) is not list:
+        return None
+    renamed = _CONTAINER_LISTS.get(tuple(types))
+    if renamed is None:
+        return None  # longer lists (or invalid ones) take the steps
+    data["types"] = list(renamed)
+    return "MachineSupportedContainersSet", 2, data
