@@ -9,6 +9,8 @@ the file, so a million-event import never holds the file in memory.
 
 from __future__ import annotations
 
+import io
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -17,6 +19,7 @@ from typing import IO, Any
 
 import orjson
 
+from eventstate import interchange_fork
 from eventstate.backends.base import NewRow
 from eventstate.codec import MAX_NESTING, MAX_PAYLOAD_BYTES, nesting_exceeds
 from eventstate.domain.catalogue import validate_payload
@@ -27,6 +30,7 @@ from eventstate.errors import (
     ValidationError,
 )
 from eventstate.gating import ImportGuard, check_readable
+from eventstate.interchange_fork import ForkedParse, can_fork
 from eventstate.releases import CODE_RELEASE, compare, is_release
 from eventstate.store import EventStore
 from eventstate.streams import parse_stream
@@ -246,6 +250,9 @@ class _LineChecker:
             )
         return kind
 
+    def stream_count(self) -> int:
+        return len(self.last_versions)
+
     def _check_version(self, number: int, stream: str, version: int) -> None:
         last = self.last_versions.get(stream)
         if last is None:
@@ -287,13 +294,32 @@ def import_jsonl(
                 source,
             )
         checker = _LineChecker(store, release, source, store_empty)
-        batches = _batches(handle, checker, progress)
-        total = store.backend.append_stream_of_batches(
-            batches, ImportGuard(release, source), trusted_versions=store_empty
-        )
+        guard = ImportGuard(release, source)
+        if not (store_empty and _worth_forking(handle)):
+            total = store.backend.append_stream_of_batches(
+                _batches(handle, checker, progress), guard, trusted_versions=store_empty
+            )
+            streams = len(checker.last_versions)
+        else:
+            # Checking a line into an empty store never reads the store: a child
+            # process can do it (interchange_fork.py).
+            parse = _batches(handle, checker, None)
+            with ForkedParse(parse, handle.tell, checker.stream_count, progress) as forked:
+                total = store.backend.append_stream_of_batches(forked, guard, trusted_versions=True)
+            streams = forked.summary
     finally:
         handle.close()
-    return ImportResult(events=total, streams=len(checker.last_versions), release=release)
+    return ImportResult(events=total, streams=streams, release=release)
+
+
+def _worth_forking(handle: IO[bytes]) -> bool:
+    if not can_fork():
+        return False
+    try:
+        left = os.fstat(handle.fileno()).st_size - handle.tell()
+    except (OSError, io.UnsupportedOperation):
+        return False
+    return left >= interchange_fork.MIN_FORK_BYTES
 
 
 def _batches(

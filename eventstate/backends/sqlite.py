@@ -40,7 +40,6 @@ from eventstate.backends.base import (
     StoreMeta,
     WriteGuard,
 )
-from eventstate.backends.sqlite_bulk import INSERT_ROWS, insert_batches
 from eventstate.errors import (
     ConcurrencyConflictError,
     EventStateError,
@@ -82,6 +81,10 @@ SCHEMA_STATEMENTS = (
         notification_id INTEGER NOT NULL) WITHOUT ROWID""",
 )
 
+_INSERT = (
+    "INSERT INTO events (stream, version, type, schema, recorded_at, state, hash) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
 _COLUMNS = "position, stream, version, type, schema, recorded_at, state"
 _META_KEYS = ("release", "status", "upgrade_id", "upgrade_holder", "upgrade_since", "head_hash")
 
@@ -294,7 +297,10 @@ class SQLiteBackend(ProcessRecorder):
         # at the end, by sorting, instead of one random B-tree insert per row. DDL is
         # transactional, so a failure anywhere rolls the DROP back with the rows.
         c.execute(f"DROP INDEX {_STREAM_VERSION_INDEX}")
-        total, self._head_hash = insert_batches(self._conn, batches, self._head_hash)
+        total = 0
+        for rows in batches:
+            self._insert_rows(c, rows)
+            total += len(rows)
         c.execute(_CREATE_STREAM_VERSION_INDEX)  # UNIQUE: a duplicate still fails here
         self._save_head_hash(c)
         return total
@@ -334,19 +340,22 @@ class SQLiteBackend(ProcessRecorder):
                 )
 
     def _insert(self, c: sqlite3.Cursor, rows: Sequence[NewRow]) -> None:
-        if not rows:
-            return
-        hashes = chain_hashes(self._head_hash, rows)
-        params = [(*row, digest) for row, digest in zip(rows, hashes, strict=True)]
         try:
-            c.executemany(INSERT_ROWS, params)
+            self._insert_rows(c, rows)
         except sqlite3.IntegrityError as exc:
             # Only reachable when a row appeared between the version check and
             # the insert, which the write lock rules out; kept as a backstop.
             stream, version = rows[0][0], rows[0][1]
             raise ConcurrencyConflictError(stream, version, str(exc)) from None
-        self._head_hash = hashes[-1]
         self._save_head_hash(c)
+
+    def _insert_rows(self, c: sqlite3.Cursor, rows: Sequence[NewRow]) -> None:
+        """Insert rows after the chain's end, extending the hash chain (in memory)."""
+        if not rows:
+            return
+        hashes = chain_hashes(self._head_hash, rows)
+        c.executemany(_INSERT, [(*row, digest) for row, digest in zip(rows, hashes, strict=True)])
+        self._head_hash = hashes[-1]
 
     def _save_head_hash(self, c: sqlite3.Cursor) -> None:
         c.execute(
