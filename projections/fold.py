@@ -92,7 +92,7 @@ MachineHandler = Callable[[Document, dict[str, Any]], None]
 # (position, stream, version, type_name, schema, recorded_at_us, data)
 EventTuple = tuple[int, str, int, str, int, int, dict[str, Any]]
 
-# Bounds the parsed-stream-id caches; a rebuild touches each stream many times in a row.
+# Bounds the parsed-stream-id caches (a rebuild is one batch of the whole log).
 _STREAM_CACHE_LIMIT = 200_000
 
 
@@ -113,10 +113,14 @@ class Fold:
         self._machines: dict[MachineKey, Document] = {}
         self._own_machines: dict[str, Document] = {}
         self._models: dict[str, Document] = {}
-        # Parsed stream ids: pure functions of the stream, kept across batches.
-        self._machine_streams: dict[str, MachineKey] = {}
+        # Parsed stream ids of models and units (a unit has few events, but the verify
+        # of a legacy log meets them often). A machine stream is parsed once per batch
+        # anyway: its document is then found by the stream id.
         self._model_streams: dict[str, str] = {}
         self._unit_streams: dict[str, UnitKey] = {}
+        # One string per model uuid, shared by every document and key of the model
+        # (a rebuild holds them all: a copy per document would be ~85 bytes each).
+        self._uuids: dict[str, str] = {}
         self._machine_handlers: dict[str, MachineHandler] = {
             "MachineAdded": self._machine_added,
             "MachineProvisioned": self._machine_provisioned,
@@ -223,26 +227,28 @@ class Fold:
         self._machines.clear()
         self._own_machines.clear()
         self._models.clear()
-        for cache in (self._machine_streams, self._model_streams, self._unit_streams):
+        for cache in (self._model_streams, self._unit_streams, self._uuids):
             if len(cache) > _STREAM_CACHE_LIMIT:
                 cache.clear()
 
+    def _shared(self, uuid: str) -> str:
+        return self._uuids.setdefault(uuid, uuid)
+
     def _machine_key(self, stream: str) -> MachineKey:
-        key = self._machine_streams.get(stream)
-        if key is None:
-            key = self._machine_streams[stream] = parse_machine_stream(stream)
-        return key
+        uuid, machine_id = parse_machine_stream(stream)
+        return self._shared(uuid), machine_id
 
     def _unit_key(self, stream: str) -> UnitKey:
         key = self._unit_streams.get(stream)
         if key is None:
-            key = self._unit_streams[stream] = parse_unit_stream(stream)
+            uuid, unit_name = parse_unit_stream(stream)
+            key = self._unit_streams[stream] = (self._shared(uuid), unit_name)
         return key
 
     def _model_uuid(self, stream: str) -> str:
         uuid = self._model_streams.get(stream)
         if uuid is None:
-            uuid = self._model_streams[stream] = parse_model_stream(stream)
+            uuid = self._model_streams[stream] = self._shared(parse_model_stream(stream))
         return uuid
 
     def _open_own_machine(self, stream: str) -> Document:

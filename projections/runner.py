@@ -23,6 +23,7 @@ import math
 import os
 import secrets
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
@@ -60,8 +61,10 @@ STALE_BUILD_S = 120.0
 # Rebuilds of this many events and more fold model partitions in parallel processes.
 PARALLEL_MIN_EVENTS = 250_000
 MAX_WORKERS = 4
-# Events per model partition at most: bounds one process's documents in memory.
-EVENTS_PER_PART = 250_000
+# Events per model partition, for a rebuild in one process: bounds the documents it
+# holds at once (~270 MB per million events in all). With N processes folding at once,
+# each partition holds 1/N of that, so the rebuild as a whole needs the same.
+EVENTS_PER_PART = 500_000
 _ATTEMPTS = 20  # a read retries when a rebuild switches copies under it
 
 
@@ -168,8 +171,9 @@ def rebuild(
 
 def plan_partitions(store: EventStore, head: int, workers: int | None = None) -> PartitionPlan:
     """How to split a rebuild of `head` events: in-process for small logs; else model
-    partitions of at most EVENTS_PER_PART events each (bounding each process's memory),
-    spread over the CPUs (a store in memory cannot be shared with other processes)."""
+    partitions spread over the CPUs (a store in memory cannot be shared with other
+    processes), as few as keep the documents held at once by all processes together
+    within EVENTS_PER_PART events' worth: each partition is another scan of the log."""
     if workers is None:
         workers = 1 if head < PARALLEL_MIN_EVENTS else min(_cpus(), MAX_WORKERS)
     if getattr(store.backend, "in_memory", False):
@@ -177,7 +181,7 @@ def plan_partitions(store: EventStore, head: int, workers: int | None = None) ->
     workers = max(1, workers)
     if head < PARALLEL_MIN_EVENTS and workers == 1:
         return PartitionPlan(1, 1)
-    per_worker = max(1, math.ceil(head / (EVENTS_PER_PART * workers)))
+    per_worker = max(1, math.ceil(head / EVENTS_PER_PART))
     return PartitionPlan(parts=per_worker * workers, workers=workers)
 
 
@@ -201,19 +205,30 @@ def _build(
     dropped: list[CopyInfo] = []
     copy = storage.begin_build(key, _owner())
     reporter = _Reporter(storage, copy, head, progress)
+
+    def drop_here() -> None:
+        dropped.extend(_drop_leftovers(storage))
+
+    def drop_apart() -> None:
+        dropped.extend(_drop_leftovers_apart(store.url))
+
+    # Old copies go off the critical path: while workers still fold, or beside this
+    # process's own fold, on a connection of its own (SQLite deletes with the GIL
+    # released). Retired copies and abandoned builds are never read again, so a build
+    # that then fails leaves nothing worse behind.
+    beside = plan.workers == 1 and _has_own_file(store)
     try:
-        events, written = run_partitions(
-            store,
-            storage,
-            copy,
-            plan,
-            head,
-            reporter.events,
-            on_written=reporter.written if plan.parts == 1 else None,
-            # Old copies go while workers still fold: off the critical path (and only
-            # once the new copy is nearly there: a failed build leaves them in place).
-            while_waiting=lambda: dropped.extend(_drop_leftovers(storage)),
-        )
+        with _alongside(drop_apart if beside else None):
+            events, written = run_partitions(
+                store,
+                storage,
+                copy,
+                plan,
+                head,
+                reporter.events,
+                on_written=reporter.written if plan.parts == 1 else None,
+                while_waiting=(lambda: None) if beside else drop_here,
+            )
         with storage.publish(copy) as publish:
             # Under the write lock: fold what was appended while we folded, then switch
             # at the true head, so the new copy goes live complete and current.
@@ -291,6 +306,47 @@ def _drop_leftovers(storage: ProjectionStorage) -> list[CopyInfo]:
             storage.drop_copy(copy.copy_id)
             dropped.append(copy)
     return dropped
+
+
+def _has_own_file(store: EventStore) -> bool:
+    """A SQLite store on a file: another connection to it may work beside this one."""
+    return store.url.startswith("sqlite:") and not getattr(store.backend, "in_memory", False)
+
+
+def _drop_leftovers_apart(url: str) -> list[CopyInfo]:
+    """`_drop_leftovers` on a store connection of its own."""
+    from eventstate.api import open_store
+
+    other = open_store(url, check_release=False)
+    try:
+        return _drop_leftovers(storage_for(other))
+    finally:
+        other.close()
+
+
+@contextlib.contextmanager
+def _alongside(task: Callable[[], None] | None) -> Iterator[None]:
+    """Run `task` in a thread while the body runs; its error, if any, is raised after
+    the body (the body's own error comes first)."""
+    if task is None:
+        yield
+        return
+    failed: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            task()
+        except BaseException as exc:  # handed over to the caller's thread
+            failed.append(exc)
+
+    thread = threading.Thread(target=run, name="projections-drop", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        thread.join()
+    if failed:
+        raise failed[0]
 
 
 def _drop_quietly(storage: ProjectionStorage, copy: CopyInfo) -> None:

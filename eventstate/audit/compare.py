@@ -6,17 +6,24 @@ the copy's position and compares document by document. Reads are consistent: the
 position is read before and after, and a catch-up that moved it in between makes the
 share read again at the new position (a catch-up writes documents and position in one
 transaction, so an unchanged position means the documents belong to it).
+
+Stored documents stay encoded (their JSON) until compared: the fresh document under the
+same key is encoded instead, which costs less than decoding, and equal JSON means equal
+documents. Only a stored document that differs is decoded; it is then keyed by its own
+fields (as a decoded copy always was), so a document moved to another key or given
+another model's uuid is reported the same way.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any, Final
+
+import orjson
 
 from eventstate.audit.redact import redact
 from eventstate.store import EventStore
-from projections import MemoryDocumentSet
 from projections.documents import Document
 from projections.storage import (
     KINDS,
@@ -29,9 +36,13 @@ from projections.storage import (
     ProjectionStorage,
     storage_for,
 )
-from projections.storage.base import document_key, machine_key, model_key, model_prefix, unit_key
+from projections.storage.base import document_key, model_prefix
+from projections.storage.codec import dumps_json
+from projections.storage.memory import BulkDocuments
 
-StoredDocs = dict[str, dict[str, Document]]  # kind -> document key -> document
+Blobs = list[tuple[str, bytes]]  # (document key, the stored document's JSON), as read
+FreshDocs = Mapping[str, Mapping[str, Document]]  # kind -> document key -> document
+Owns = Callable[[str], bool]  # does this share verify that model?
 
 # A share reads its models' documents one key range per model; with more models than
 # this, one read of everything (filtered) costs less than the many small reads.
@@ -39,25 +50,9 @@ RANGE_READS_UP_TO: Final = 2_000
 _ATTEMPTS = 20
 
 
-class FreshDocuments(MemoryDocumentSet):
-    """The fresh fold's documents, also indexed by their storage keys: the comparison is
-    then one dict lookup per document, with no sorting."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.by_kind: StoredDocs = {kind: {} for kind in KINDS}
-
-    def put_machine(self, doc: Document) -> None:
-        super().put_machine(doc)
-        self.by_kind[MACHINE][machine_key(doc["model_uuid"], doc["id"])] = doc
-
-    def put_model(self, doc: Document) -> None:
-        super().put_model(doc)
-        self.by_kind[MODEL][model_key(doc["model_uuid"])] = doc
-
-    def put_unit(self, doc: Document) -> None:
-        super().put_unit(doc)
-        self.by_kind[UNIT][unit_key(doc["model_uuid"], doc["unit"])] = doc
+class FreshDocuments(BulkDocuments):
+    """The fresh fold's documents, keyed by their storage keys (`by_kind`) like the
+    stored copy: the comparison is then one dict lookup per document, with no sorting."""
 
 
 @dataclass
@@ -65,16 +60,16 @@ class StoredShare:
     """One share's documents of the stored copy, as of `position`."""
 
     copy: CopyInfo
-    documents: StoredDocs
+    blobs: dict[str, Blobs]  # kind -> documents as read
     uuids: set[str] | None  # the models read; None: every document was read
-    count: int = 0
+    # Kinds whose documents count only if `mine(their model_uuid)`: read in bulk.
+    filtered: frozenset[str] = frozenset()
+    mine: Owns | None = None
+    late: dict[str, Blobs] = field(default_factory=dict)  # read_late's, counted apart
 
     @property
     def position(self) -> int:
         return self.copy.position
-
-
-Owns = Callable[[str], bool]  # does this share verify that model?
 
 
 def read_share(
@@ -103,24 +98,26 @@ def _read(
     store: EventStore, storage: ProjectionStorage, copy: CopyInfo, mine: Owns | None
 ) -> StoredShare:
     if mine is None:
-        everything = {kind: _keyed(kind, storage.read_documents(copy, kind)) for kind in KINDS}
-        return StoredShare(copy, everything, None, sum(map(len, everything.values())))
-    models = [doc for doc in storage.read_documents(copy, MODEL) if mine(doc["model_uuid"])]
+        everything = {kind: storage.read_document_blobs(copy, kind) for kind in KINDS}
+        return StoredShare(copy, everything, None)
+    models = storage.read_document_blobs(copy, MODEL)
     # Models of the log, and of the copy (a stub model document may have no stream).
     uuids = {stream.partition(":")[2] for stream in store.backend.list_streams("model:")}
-    uuids = {uuid for uuid in uuids | {doc["model_uuid"] for doc in models} if mine(uuid)}
-    documents: StoredDocs = {MODEL: _keyed(MODEL, models)}
+    uuids |= {orjson.loads(blob)["model_uuid"] for _key, blob in models}
+    uuids = {uuid for uuid in uuids if mine(uuid)}
+    blobs = {MODEL: models}
+    filtered = {MODEL}
     for kind in (MACHINE, UNIT):
         if len(uuids) > RANGE_READS_UP_TO:
-            found = [d for d in storage.read_documents(copy, kind) if mine(d["model_uuid"])]
+            blobs[kind] = storage.read_document_blobs(copy, kind)
+            filtered.add(kind)
         else:
-            found = [
-                d
+            blobs[kind] = [
+                pair
                 for u in sorted(uuids)
-                for d in storage.read_documents(copy, kind, model_prefix(u))
+                for pair in storage.read_document_blobs(copy, kind, model_prefix(u))
             ]
-        documents[kind] = _keyed(kind, found)
-    return StoredShare(copy, documents, uuids, sum(map(len, documents.values())))
+    return StoredShare(copy, blobs, uuids, frozenset(filtered), mine)
 
 
 def read_late(store: EventStore, share: StoredShare, uuids: set[str]) -> bool:
@@ -132,10 +129,9 @@ def read_late(store: EventStore, share: StoredShare, uuids: set[str]) -> bool:
     storage = storage_for(store)
     try:
         for kind in (MACHINE, UNIT):
+            late = share.late.setdefault(kind, [])
             for uuid in sorted(uuids):
-                for doc in storage.read_documents(share.copy, kind, model_prefix(uuid)):
-                    share.documents[kind][document_key(kind, doc)] = doc
-                    share.count += 1
+                late += storage.read_document_blobs(share.copy, kind, model_prefix(uuid))
     except CopyGoneError:
         return False
     now = storage.copy(share.copy.copy_id)
@@ -143,17 +139,65 @@ def read_late(store: EventStore, share: StoredShare, uuids: set[str]) -> bool:
     return now is not None and now.position == share.position
 
 
+class _Same:
+    """Stands for a stored document whose JSON is the fresh document's."""
+
+
+_SAME: Final = _Same()
+Kept = dict[str, Document | _Same]  # document key (from its own fields) -> document
+
+
+def keyed(share: StoredShare, fresh: FreshDocs) -> tuple[dict[str, Kept], int]:
+    """The share's stored documents by kind, keyed by their own fields, and how many
+    there are: a document equal to the fresh one under its key is not decoded."""
+    kept: dict[str, Kept] = {}
+    for kind in KINDS:
+        owned = share.mine if kind in share.filtered else None
+        kept[kind] = _keyed(kind, share.blobs.get(kind, ()), fresh.get(kind, {}), owned)
+    count = sum(map(len, kept.values()))
+    for kind, blobs in share.late.items():
+        kept[kind].update(_keyed(kind, blobs, fresh.get(kind, {}), None))
+        count += len(blobs)
+    return kept, count
+
+
+def _keyed(
+    kind: str, blobs: Blobs | tuple[()], fresh: Mapping[str, Document], owned: Owns | None
+) -> Kept:
+    kept: Kept = {}
+    for key, blob in blobs:
+        doc = fresh.get(key)
+        if doc is not None and _json(doc) == blob:
+            # Its fields are the fresh document's: same key, and a model of this share.
+            kept[key] = _SAME
+            continue
+        stored: Document = orjson.loads(blob)
+        if owned is None or owned(stored["model_uuid"]):
+            kept[document_key(kind, stored)] = stored
+    return kept
+
+
 def differences(
-    stored: StoredDocs, fresh: StoredDocs
+    kept: Mapping[str, Kept], fresh: FreshDocs
 ) -> Iterator[tuple[str, str, Document | None, Document | None]]:
     """(kind, key, stored, fresh) of every document that is not the same on both sides."""
     for kind in KINDS:
-        kept, folded = stored.get(kind, {}), fresh.get(kind, {})
-        for key, doc in kept.items():
+        stored, folded = kept.get(kind, {}), fresh.get(kind, {})
+        for key, doc in stored.items():
+            if doc is _SAME:
+                continue
+            assert not isinstance(doc, _Same)
             if folded.get(key) != doc:
                 yield kind, key, doc, folded.get(key)
-        for key in folded.keys() - kept.keys():
+        for key in folded.keys() - stored.keys():
             yield kind, key, None, folded[key]
+
+
+def _json(doc: Document) -> bytes | None:
+    try:
+        return dumps_json(doc)
+    except orjson.JSONEncodeError:
+        return None  # a value JSON cannot hold: decoded and compared, and it differs
 
 
 def describe(kind: str, key: str, stored: Document | None, fresh: Document | None) -> str:
@@ -169,10 +213,6 @@ def describe(kind: str, key: str, stored: Document | None, fresh: Document | Non
         f"{k} is {_shown(stored.get(k))} in the projection, {_shown(fresh.get(k))} in the log"
         for k in fields
     )
-
-
-def _keyed(kind: str, docs: list[Document]) -> dict[str, Document]:
-    return {document_key(kind, doc): doc for doc in docs}
 
 
 def _shown(value: Any) -> str:

@@ -80,7 +80,7 @@ def partition_of(stream: str, parts: int) -> int:
     """The rebuild partition of a stream's events: by the first character of the model
     uuid (the text after the stream kind's colon), so a model's streams share one.
     A backend filtering server-side must compute exactly this (SQLite:
-    `COALESCE(unicode(substr(stream, instr(stream, ':') + 1, 1)), 0) % parts`)."""
+    `IFNULL(unicode(substr(stream, instr(stream, ':') + 1)), 0) % parts`)."""
     rest = stream[stream.find(":") + 1 :]
     return ord(rest[0]) % parts if rest else 0
 
@@ -242,6 +242,12 @@ class ProjectionStorage(Protocol):
         `projections.events.decode_rows`). With parts == 1, the whole log."""
         ...
 
+    def partition_sizes(self, parts: int) -> list[int] | None:
+        """About how many events of the log each partition holds (to hand the largest
+        out first), or None when the backend cannot tell cheaply. An estimate: it may
+        leave out streams of an unusual shape."""
+        ...
+
     def drop_copy(self, copy_id: int) -> None:
         """Delete a copy's documents and its row. Dropping the READY copy of a key
         makes the next reader build a new one; the runner only drops retired, abandoned
@@ -268,6 +274,14 @@ class ProjectionStorage(Protocol):
 
     def read_document(self, copy: CopyInfo, kind: str, key: str) -> Document | None:
         """One document, or None; CopyGoneError as for read_documents."""
+        ...
+
+    def read_document_blobs(
+        self, copy: CopyInfo, kind: str, prefix: str = ""
+    ) -> list[tuple[str, bytes]]:
+        """As read_documents, but (key, the document's JSON as
+        `codec.dumps_json` writes it) pairs: verify compares documents without
+        decoding the ones that are the same."""
         ...
 
     def count_documents(self, copy: CopyInfo) -> dict[str, int]:

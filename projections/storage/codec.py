@@ -27,22 +27,32 @@ def _dumps(doc: Document) -> bytes:
         ) from None
 
 
-class DocumentCodec:
-    """`dumps(doc) -> bytes` and `loads(bytes) -> doc` for one store."""
+def dumps_json(doc: Document) -> bytes:
+    """A document's JSON as storage writes it (before any encryption); raises
+    orjson.JSONEncodeError for a value JSON cannot hold."""
+    return orjson.dumps(doc)
 
-    __slots__ = ("dumps", "encrypted", "loads")
+
+class DocumentCodec:
+    """`dumps(doc) -> bytes` and `loads(bytes) -> doc` for one store; `plain(bytes)` is
+    the document's JSON as `dumps_json` writes it (decrypted)."""
+
+    __slots__ = ("dumps", "encrypted", "loads", "plain")
 
     def __init__(self, cipher: Cipher | None = None) -> None:
         self.encrypted = cipher is not None
         self.dumps: Callable[[Document], bytes]
         self.loads: Callable[[bytes], Document]
+        self.plain: Callable[[bytes], bytes]
         if cipher is None:
             self.dumps = _dumps
             self.loads = orjson.loads
+            self.plain = bytes
         else:
             encrypt, decrypt = cipher.encrypt, cipher.decrypt
             self.dumps = lambda doc: encrypt(_dumps(doc))
             self.loads = lambda blob: orjson.loads(decrypt(blob))
+            self.plain = decrypt
 
     @classmethod
     def for_store(cls, store: EventStore) -> DocumentCodec:

@@ -1,13 +1,15 @@
-"""The DocumentSet a rebuild folds into: plain dicts keyed by storage keys.
+"""The DocumentSet a rebuild (and verify's fresh fold) folds into: plain dicts keyed by
+storage keys.
 
 Like `projections.MemoryDocumentSet` (get_* hand out the stored objects), but keyed the
 way storage keys documents, so the bulk write at the end of a rebuild takes them in key
-order with no per-document key conversion or numeric id sort.
+order with no per-document key conversion or numeric id sort, and verify compares them
+with the stored copy one dict lookup per document.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 from projections.documents import Document
 from projections.storage.base import MACHINE, MODEL, UNIT, machine_key, unit_key
@@ -39,6 +41,15 @@ class BulkDocuments:
 
     def put_unit(self, doc: Document) -> None:
         self._units[unit_key(doc["model_uuid"], doc["unit"])] = doc
+
+    @property
+    def by_kind(self) -> Mapping[str, dict[str, Document]]:
+        """kind -> storage key -> document (the objects themselves)."""
+        return self._kinds
+
+    def models(self) -> list[Document]:
+        """Model documents by uuid."""
+        return [self._models[uuid] for uuid in sorted(self._models)]
 
     def count(self) -> int:
         return len(self._machines) + len(self._models) + len(self._units)

@@ -78,6 +78,7 @@ from projections.storage.base import (
     partition_of,
 )
 from projections.storage.cache import DocumentCache, SessionDocuments
+from projections.storage.codec import dumps_json
 
 Doc = dict[str, Any]
 Session = ClientSession | None
@@ -453,6 +454,9 @@ class MongoProjectionStorage:
 
         self._run(f"write {collection.name}", write)
 
+    def partition_sizes(self, parts: int) -> list[int] | None:
+        return None  # no cheap count per partition: they go out in number order
+
     def iter_partition(self, after: int, upto: int, part: int, parts: int) -> Iterator[Row]:
         if parts == 1:
             yield from self._backend.iter_log(after, upto)
@@ -550,6 +554,15 @@ class MongoProjectionStorage:
 
         result: list[Document] = self._validated(copy, "read projection documents", read)
         return result
+
+    def read_document_blobs(
+        self, copy: CopyInfo, kind: str, prefix: str = ""
+    ) -> list[tuple[str, bytes]]:
+        # Stored as MongoDB documents, not JSON: encoded here.
+        return [
+            (document_key(kind, doc), dumps_json(doc))
+            for doc in self.read_documents(copy, kind, prefix)
+        ]
 
     def read_document(self, copy: CopyInfo, kind: str, key: str) -> Document | None:
         collection = self._documents(copy.copy_id, kind)

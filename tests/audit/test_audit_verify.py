@@ -8,6 +8,7 @@ projection copy is built before the damage, as a live store would have it.
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
 import pytest
@@ -191,6 +192,43 @@ def test_a_changed_projection_document_is_caught(url: str) -> None:
     assert "life is 'dead' in the projection, 'alive' in the log" in report.problems[0].message
 
 
+def test_a_document_stored_with_its_keys_in_another_order_is_the_same(url: str) -> None:
+    import json
+    import sqlite3
+
+    path = url.removeprefix("sqlite:///")
+    with sqlite3.connect(path) as conn:
+        key = f"{MAAS} 2"
+        (doc,) = conn.execute(
+            "SELECT doc FROM projection_documents WHERE kind = 'machine' AND key = ?", (key,)
+        ).fetchone()
+        reordered = dict(reversed(json.loads(doc).items()))
+        conn.execute(
+            "UPDATE projection_documents SET doc = ? WHERE kind = 'machine' AND key = ?",
+            (json.dumps(reordered).encode(), key),
+        )
+    conn.close()
+    for workers in (1, 2):
+        report = verified(url, workers)
+        assert report.ok and report.problems == [], workers
+        assert report.documents == 25 + 5 + 11  # still compared, and equal
+
+
+def test_verify_of_an_encrypted_store_compares_its_projection(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from eventstate.api import new_cipher_key
+
+    monkeypatch.setenv("EVENTSTATE_CIPHER_KEY", new_cipher_key())
+    url = f"sqlite:///{tmp_path / 'secret.db'}"
+    with opened(url) as store:
+        store.append([model_created(MODERN, "ec2"), machine_added(MODERN, "0")])
+    with opened(url) as store:
+        assert service.machines(store)  # builds the (encrypted) copy
+    report = verified(url)
+    assert report.ok and report.projection is not None and report.documents == 2
+
+
 def test_a_projection_behind_the_log_is_compared_at_its_own_position(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'modern.db'}"
     with opened(url) as store:
@@ -283,3 +321,19 @@ def test_a_store_newer_than_the_code_is_refused(url: str) -> None:
             verify(store)
     finally:
         store.close()
+
+
+def test_verify_takes_a_second_process_only_when_a_cpu_is_idle(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The module, not the `verify` function the package exports under its name.
+    module = importlib.import_module("eventstate.audit.verify")
+    monkeypatch.setattr(module.os, "sched_getaffinity", lambda _pid: {0, 1}, raising=False)
+    looks = iter([1, 3, 1, 1, 2])  # this thread alone, mostly: one passing burst
+    monkeypatch.setattr(module, "_running_now", lambda: next(looks))
+    assert module._idle_cpus() == 2  # its own earlier work does not count
+    monkeypatch.setattr(module, "_running_now", lambda: 3)  # two others busy
+    assert module._idle_cpus() == 0
+    monkeypatch.setattr(module, "_running_now", lambda: None)  # no /proc: load average
+    monkeypatch.setattr(module.os, "getloadavg", lambda: (0.5, 0.5, 0.5))
+    assert module._idle_cpus() == 1.5

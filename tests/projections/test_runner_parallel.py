@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from eventstate.store import EventStore
+from projections import events as events_module
 from projections import runner, service
-from projections.partitions import PartitionPlan
+from projections.partitions import Claims, PartitionPlan
 from projections.storage import BUILDING, READY, partition_of, storage_for
 from tests.projections.test_runner_support import (
     Events,
@@ -38,11 +39,31 @@ def store(tmp_path: Path) -> EventStore:
     return opened
 
 
-def test_partition_plans() -> None:
-    plan = PartitionPlan(parts=6, workers=2)
-    assert [list(plan.own(w)) for w in (0, 1)] == [[0, 2, 4], [1, 3, 5]]
+def test_partitions_go_out_largest_first(store: EventStore) -> None:
     assert partition_of("machine:a-b:0/lxd/1", 4) == ord("a") % 4
     assert partition_of("model:", 3) == 0
+    storage = storage_for(store)
+    sizes = storage.partition_sizes(4)
+    assert sizes is not None
+    every = [row[1] for row in store.backend.iter_log()]
+    assert sizes == [sum(partition_of(s, 4) == part for s in every) for part in range(4)]
+    claims = Claims.largest_first(storage, 4)
+    taken = []
+    while (part := claims.take()) is not None:
+        taken.append(part)
+    assert sorted(taken) == [0, 1, 2, 3]
+    assert [sizes[part] for part in taken] == sorted(sizes, reverse=True)
+
+
+def test_decoding_ticks_every_tick_rows_and_at_the_end(
+    store: EventStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(events_module, "TICK", 5)
+    rows = list(store.backend.iter_log(0, 12))
+    ticks: list[int] = []
+    decoded = list(events_module.decode_rows(store, rows, ticks.append))
+    assert decoded == list(store.decode(rows))
+    assert ticks == [5, 10, 12]
 
 
 def test_the_plan_follows_the_log_size(store: EventStore, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -50,7 +71,9 @@ def test_the_plan_follows_the_log_size(store: EventStore, monkeypatch: pytest.Mo
     monkeypatch.setattr(runner, "_cpus", lambda: 2)
     assert runner.plan_partitions(store, 1_000_000) == PartitionPlan(4, 2)
     assert runner.plan_partitions(store, 3_000_000) == PartitionPlan(12, 2)
-    assert runner.plan_partitions(store, 1_000_000, workers=1) == PartitionPlan(4, 1)
+    # One process holds one partition at a time, not one per process: fewer, larger ones.
+    assert runner.plan_partitions(store, 1_000_000, workers=1) == PartitionPlan(2, 1)
+    assert runner.plan_partitions(store, 400_000, workers=1) == PartitionPlan(1, 1)
 
 
 @pytest.mark.parametrize("workers", [2, 3])
@@ -135,5 +158,5 @@ def test_workers_are_not_used_for_a_store_in_memory(monkeypatch: pytest.MonkeyPa
 
     memory = open_store("memory://")
     monkeypatch.setattr(runner, "_cpus", lambda: 4)
-    assert runner.plan_partitions(memory, 2_000_000) == PartitionPlan(8, 1)
+    assert runner.plan_partitions(memory, 2_000_000) == PartitionPlan(4, 1)
     assert os.getpid()  # nothing spawned: the plan keeps the work here

@@ -35,6 +35,7 @@ from tests.projections.test_runner_support import (
 )
 
 UUID = "5f1e8f6a-0000-4000-8000-000000000001"
+OTHER = "5f1e8f6a-0000-4000-8000-000000000002"
 KEY = CopyKey("f" * 64, "3.0")
 
 
@@ -53,7 +54,8 @@ def test_tables_and_document_encoding(store: EventStore) -> None:
     copy = runner.catch_up(store)
     conn = _raw(store)
     sql = dict(conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'table'"))
-    assert "WITHOUT ROWID" in sql["projection_documents"]
+    # A rowid table: a ~1 KB document fits on a table page (no overflow page each).
+    assert "WITHOUT ROWID" not in sql["projection_documents"]
     assert "PRIMARY KEY (copy_id, kind, key)" in sql["projection_documents"]
     for column in ("fingerprint", "store_release", "generation", "state", "position"):
         assert column in sql["projection_copies"]
@@ -135,7 +137,44 @@ def test_partitions_split_the_log_by_model(tmp_path: Path) -> None:
             assert [r[0] for r in rows] == sorted(r[0] for r in rows)
             assert {partition_of(r[1], parts) for r in rows} <= {part}
         assert sorted(r for rows in pieces for r in rows) == every
+        assert storage.partition_sizes(parts) == [len(rows) for rows in pieces]
     assert list(storage.iter_partition(10, 20, 0, 1)) == every[10:20]
+
+
+def test_a_store_made_with_the_first_layout_moves_at_its_next_build(store: EventStore) -> None:
+    live = runner.catch_up(store)
+    conn = _raw(store)
+    with conn:  # the first layout: WITHOUT ROWID, the same columns and key
+        conn.execute(
+            "CREATE TABLE first (copy_id INTEGER NOT NULL, kind TEXT NOT NULL, key TEXT NOT "
+            "NULL, doc BLOB NOT NULL, PRIMARY KEY (copy_id, kind, key)) WITHOUT ROWID"
+        )
+        conn.execute("INSERT INTO first SELECT copy_id, kind, key, doc FROM projection_documents")
+        conn.execute("DROP TABLE projection_documents")
+        conn.execute("ALTER TABLE first RENAME TO projection_documents")
+    reopened = open_file_store(store.backend.path)  # type: ignore[attr-defined]
+    before = service.machines(reopened), service.models(reopened)  # read as it is
+    append_all(reopened, small_environment(Events(), OTHER, 2))
+    caught_up = service.machines(reopened)  # a catch-up writes into the first layout
+    assert "WITHOUT ROWID" in _table_sql(conn)
+
+    result = runner.rebuild(reopened)
+    assert "WITHOUT ROWID" not in _table_sql(conn)
+    assert service.machines(reopened) == caught_up != before[0]
+    # The retired copy's documents moved with the rest, until a cleanup drops them.
+    assert sum(storage_for(reopened).count_documents(live).values()) > 0
+    assert [c.copy_id for c in runner.cleanup_copies(reopened)] == [live.copy_id]
+    assert conn.execute(
+        "SELECT COUNT(*) FROM projection_documents WHERE copy_id = ?", (live.copy_id,)
+    ).fetchone() == (0,)
+    assert result.copy.copy_id != live.copy_id
+
+
+def _table_sql(conn: sqlite3.Connection) -> str:
+    (sql,) = conn.execute(
+        "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'projection_documents'"
+    ).fetchone()
+    return str(sql)
 
 
 def test_publishing_retires_the_previous_generation_in_the_same_step(store: EventStore) -> None:
@@ -247,8 +286,12 @@ def test_documents_of_an_encrypted_store_are_encrypted(
     secret = open_file_store(tmp_path / "secret.db")
     append_all(secret, small_environment(Events(), UUID, 3))
     assert service.machine(secret, UUID, "1")["instance"]["instance_id"] == "i-00001"
-    runner.rebuild(secret)
+    copy = runner.rebuild(secret).copy
     assert service.machine(secret, UUID, "2")["preferred_private_address"] == "10.0.0.3"
+    storage = storage_for(secret)
+    plain = storage.read_document_blobs(copy, MACHINE)  # decrypted, as verify compares them
+    assert [orjson.loads(blob) for _key, blob in plain] == storage.read_documents(copy, MACHINE)
+    assert [key for key, _blob in plain] == sorted(key for key, _blob in plain)
     secret.close()
     raw = sqlite3.connect(tmp_path / "secret.db")
     blobs = [row[0] for row in raw.execute("SELECT doc FROM projection_documents")]
