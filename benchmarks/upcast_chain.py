@@ -4,12 +4,14 @@ Generates a realistic 1.14 fleet log (every 1.14 event type, seeded), msgpack-en
 the payloads, then times, in alternating rounds:
 
 - decode only               msgpack.unpackb per payload
-- decode + upcast           the same, then CHAIN.upcast to 3.0
+- decode + upcast           the same, then CHAIN.upcast to 3.0 (express plans first)
+- decode + upcast, steps    the same through the release steps only (no express plans)
 - store read                rows fetched from an in-memory SQLite table, decoded, made
                             into an envelope tuple (what a store read does)
 - store read + upcast       the same with CHAIN.upcast
 
-Times are this process's CPU time. Ratios are of medians over the rounds.
+Times are this process's CPU time. Ratios are of medians over the rounds. (The real
+store's loop, EventStore.decode, calls the express plans directly: see read_upcast.py.)
 
 Run: .venv/bin/python benchmarks/upcast_chain.py [--events 200000] [--rounds 5] [--per-type]
 """
@@ -34,7 +36,10 @@ import msgpack
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from upcasters import CHAIN
+from eventstate.releases import CODE_RELEASE
+from upcasters import CHAIN, UpcastFunction
+
+STEPWISE: UpcastFunction = CHAIN.upcaster_for(CODE_RELEASE, express=False)
 
 PROVIDERS = ["ec2", "openstack", "maas", "azure", "local", "manual", "joyent", "null"]
 SERIES = ["precise", "precise", "trusty", "trusty", "xenial"]
@@ -199,9 +204,8 @@ def decode_only(rows: list[Row]) -> int:
     return n
 
 
-def decode_upcast(rows: list[Row]) -> int:
+def decode_upcast(rows: list[Row], upcast: UpcastFunction = CHAIN.upcast) -> int:
     unpack = msgpack.unpackb
-    upcast = CHAIN.upcast
     n = 0
     for stream, version, type_name, schema, state, provider in rows:
         upcast(stream, version, type_name, schema, unpack(state), provider)
@@ -271,15 +275,17 @@ def timed(read: Callable[[], int]) -> float:
     return time.process_time() - start
 
 
-def per_type(rows: list[Row], rounds: int) -> list[tuple[str, int, float, float]]:
+def per_type(rows: list[Row], rounds: int) -> list[tuple[str, int, float, float, float]]:
     by_type: dict[str, list[Row]] = {}
     for row in rows:
         by_type.setdefault(row.type, []).append(row)
     results = []
     for type_name, subset in sorted(by_type.items()):
+        n = len(subset)
         plain = min(timed(partial(decode_only, subset)) for _ in range(rounds))
         upcast = min(timed(partial(decode_upcast, subset)) for _ in range(rounds))
-        results.append((type_name, len(subset), plain / len(subset), upcast / len(subset)))
+        steps = min(timed(partial(decode_upcast, subset, STEPWISE)) for _ in range(rounds))
+        results.append((type_name, n, plain / n, upcast / n, steps / n))
     return results
 
 
@@ -296,6 +302,7 @@ def main() -> None:
     readers: dict[str, Callable[[], int]] = {
         "decode only": lambda: decode_only(rows),
         "decode + upcast": lambda: decode_upcast(rows),
+        "decode + upcast, steps": lambda: decode_upcast(rows, STEPWISE),
         "store read": lambda: store_read(db),
         "store read + upcast": lambda: store_read_upcast(db),
     }
@@ -318,16 +325,19 @@ def main() -> None:
         statistics.median(times["store read"]),
         statistics.median(times["store read + upcast"]),
     )
+    steps = statistics.median(times["decode + upcast, steps"])
     print(f"ratio decode+upcast / decode only:         {upcast / plain:.2f}x")
+    print(f"ratio decode+upcast, steps / decode only:  {steps / plain:.2f}x")
     print(f"ratio store read+upcast / store read:      {store_up / store:.2f}x")
     print(f"upcast cost per event:                     {(upcast - plain) / n * 1e6:.2f} us")
 
     if args.per_type:
-        print(f"\n{'type (1.14)':<32}{'events':>8}{'decode us':>11}{'+upcast us':>12}{'ratio':>7}")
-        for type_name, count, plain_us, upcast_us in per_type(rows, args.rounds):
+        header = f"{'type (1.14)':<32}{'events':>8}{'decode us':>11}{'+upcast us':>12}"
+        print(f"\n{header}{'ratio':>7}{'+steps us':>11}{'ratio':>7}")
+        for type_name, count, plain_us, upcast_us, steps_us in per_type(rows, args.rounds):
             print(
                 f"{type_name:<32}{count:>8}{plain_us * 1e6:>11.2f}{upcast_us * 1e6:>12.2f}"
-                f"{upcast_us / plain_us:>7.2f}"
+                f"{upcast_us / plain_us:>7.2f}{steps_us * 1e6:>11.2f}{steps_us / plain_us:>7.2f}"
             )
 
 

@@ -26,14 +26,34 @@ Upcaster = Callable[
 
 
 class _ProviderTypes(dict[str, "str | None"]):
-    """stream -> the provider type of its model: found in the log on first use."""
+    """The provider type of a model, as the model's first event recorded it.
 
-    def __init__(self, find: Callable[[str], str | None]) -> None:
+    `providers[key]`, for a stream of a model or its `<kind>:<model-uuid>` part, gives
+    the model's: read from the log on first use, then cached under the model stream
+    and the key (a model's first event never changes); None when unknown, not cached,
+    since the model stream may be written later.
+    """
+
+    def __init__(self, read_first: Callable[[str], str | None]) -> None:
         super().__init__()
-        self._find = find
+        self._read_first = read_first  # model stream -> provider type in its first event
 
-    def __missing__(self, stream: str) -> str | None:
-        return self._find(stream)
+    def __missing__(self, key: str) -> str | None:
+        kind, _, rest = key.partition(":")
+        if kind == "model":
+            model = key
+        elif kind == "machine" or kind == "unit":
+            model = "model:" + rest.partition(":")[0]
+        else:
+            return None
+        provider = self.get(model)
+        if provider is None:
+            provider = self._read_first(model)
+            if provider is None:
+                return None
+            self[model] = provider
+        self[key] = provider
+        return provider
 
 
 class Event(NamedTuple):
@@ -66,7 +86,7 @@ class EventStore:
         self.chain = chain
         self.url = backend.url
         # stream id -> the model's provider type, the one context upcasters need.
-        self._providers = _ProviderTypes(self._provider_for)
+        self._providers = _ProviderTypes(self._first_provider)
 
     # --- metadata ----------------------------------------------------------------
 
@@ -195,27 +215,18 @@ class EventStore:
         return plan.stepwise(stream, version, type_name, schema, data, provider)
 
     def _provider_for(self, stream: str) -> str | None:
-        """The provider type of the model a stream belongs to, read from the log.
+        """The provider type of the model a stream belongs to, from the log (cached)."""
+        return self._providers[stream]
 
-        Cached per stream once known (a model's first event never changes); an
-        unknown one is not cached, since the model stream may be written later.
-        """
-        kind, _, rest = stream.partition(":")
-        if kind not in ("machine", "unit", "model"):
+    def _first_provider(self, model_stream: str) -> str | None:
+        """The provider type in a model stream's first event, None if there is none."""
+        first = self.backend.read_stream(model_stream, 0, 1)
+        if not first:
             return None
-        model_stream = "model:" + rest.partition(":")[0] if kind != "model" else stream
-        provider = self._providers.get(model_stream)
-        if provider is None:
-            first = self.backend.read_stream(model_stream, 0, 1)
-            if first:
-                row = first[0]
-                data = self.codec.decode(row[6], f"{model_stream} version 1 (position {row[0]})")
-                value = data.get("provider_type")
-                provider = value if isinstance(value, str) else None
-        if provider is not None:
-            self._providers[model_stream] = provider
-            self._providers[stream] = provider
-        return provider
+        row = first[0]
+        data = self.codec.decode(row[6], f"{model_stream} version 1 (position {row[0]})")
+        value = data.get("provider_type")
+        return value if isinstance(value, str) else None
 
     def read_stream(
         self, stream: str, gt: int = 0, lte: int | None = None, target: str | None = CODE_RELEASE

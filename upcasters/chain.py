@@ -29,6 +29,7 @@ from eventstate.releases import CODE_RELEASE, RELEASES, compare, release_index
 from upcasters.registry import ChainSpec, ExpressFunction, Kind
 from upcasters.steps import (
     NO_CONTEXT,
+    OneModel,
     Payload,
     Retire,
     StepFailure,
@@ -193,6 +194,7 @@ class Chain:
         explain = self._explain_unknown
         missing = _MISSING
         no_context = NO_CONTEXT
+        no_providers = OneModel(None)  # what an express plan without context never reads
         make_context = UpcastContext.of
 
         def upcast(
@@ -216,7 +218,8 @@ class Chain:
             if express is not None and use_express:
                 result: tuple[str, int, Payload] | None
                 try:
-                    result = express(data, stream, {stream: provider_type})
+                    providers = OneModel(provider_type) if needs_context else no_providers
+                    result = express(data, stream, providers)
                 except Exception:  # declined: the steps give the result or the error
                     result = None
                 if result is not None:

@@ -26,8 +26,7 @@ checked (msgpack payloads hold no other type equal to a str).
 
 from __future__ import annotations
 
-import re
-from collections.abc import Collection, Mapping
+from collections.abc import Mapping
 from itertools import product
 from typing import Any, Final, TypeVar
 
@@ -64,10 +63,10 @@ def _remember(cache: dict[K, V], key: K, value: V) -> V:
     return value
 
 
-def _remember_all(cache: set[str], values: Collection[str]) -> None:
-    if len(cache) + len(values) > CACHE_LIMIT:
+def _remember_valid(cache: set[str], value: str) -> None:
+    if len(cache) >= CACHE_LIMIT:
         cache.clear()
-    cache.update(values)
+    cache.add(value)
 
 
 def _passes(type_name: str, payload: Payload) -> bool:
@@ -88,7 +87,8 @@ def _retirement(step: StepFunction, emptied: Payload) -> str:
 
 _MACHINE_IDS: dict[str, str] = {}  # 1.x machine id -> its valid 3.0 form (lxc -> lxd)
 
-# series -> (os, channel) of its 3.0 base, and the config form, where 3.0 accepts it.
+# series -> its 3.0 base as (os, channel), and as config writes it ("ubuntu@22.04"),
+# for the series of the 3.0 table whose base 3.0 accepts.
 _BASES: Final[dict[str, tuple[str, str]]] = {
     series: (os, f"{version}/stable")
     for series, (os, version) in SERIES_3_0.items()
@@ -133,8 +133,8 @@ def _learn_assignment(unit: Any, service: Any, machine_id: Any) -> str | None:
     ):
         return None
     # The check is one test per field, so each value is valid on its own.
-    _remember_all(_UNITS, (unit,))
-    _remember_all(_APPLICATIONS, (service,))
+    _remember_valid(_UNITS, unit)
+    _remember_valid(_APPLICATIONS, service)
     return _remember(_MACHINE_IDS, machine_id, renamed)
 
 
@@ -271,8 +271,6 @@ _JOBS: Final[dict[int, str | None]] = {
     if (job := _final_job(number)) is None or job in JOBS
 }
 _CONTAINER_TYPES: Final[dict[str, str]] = dict(v2_0.CONTAINER_RENAMES)
-# `machine:<model-uuid>:<machine-id>` with a machine id, as UpcastContext reads it.
-_MACHINE_STREAM: Final = re.compile(r"machine:[^:]*:.", re.DOTALL)
 
 
 @EXPRESS.plan("MachineAdded", 1, "MachineAdded", 6)
@@ -286,15 +284,17 @@ def machine_added(data: Payload, stream: str, providers: Providers) -> Result | 
         and type(data["nonce"]) is str  # 1.21 may need it, 3.0 wants a string
         and type(data["constraints"]) is str
         and type(data["placement"]) is str
-        and _MACHINE_STREAM.match(stream)  # 1.16 needs the machine id
-        and type(providers[stream]) is str  # 1.21 needs it for every machine
     ):
+        return None
+    # machine:<model-uuid>:<machine-id>: 1.16 needs the machine id, 1.21 the provider.
+    model, _, machine = stream.rpartition(":")
+    if not (machine and model.startswith("machine:") and type(providers[model]) is str):
         return None
     names = set()
     for job in jobs:
-        if type(job) is not int or job not in _JOBS:
+        if type(job) is not int:
             return None
-        names.add(_JOBS[job])
+        names.add(_JOBS[job])  # KeyError: not in the 1.16 table, the steps say so
     names.discard(None)
     container_type = _CONTAINER_TYPES.get(data["container_type"])
     machine_id = _MACHINE_IDS.get(data["machine_id"]) or _learn_machine_id(data["machine_id"])

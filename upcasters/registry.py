@@ -25,9 +25,9 @@ from upcasters.steps import Payload, StepFunction
 F = TypeVar("F", bound=StepFunction)
 
 # (data, stream, providers) -> (type, schema, payload) at today's release, or None to
-# let the steps run (see upcasters/express.py for the contract). `providers[stream]`
-# is the provider type of the stream's model (None when unknown), looked up only
-# when an express function needs it.
+# let the steps run (see upcasters/express.py for the contract). `providers[key]`, for
+# the event's stream or its `<kind>:<model-uuid>` part, is the model's provider type
+# (None when unknown): the context the steps get from UpcastContext.
 ExpressFunction = Callable[
     [Payload, str, Mapping[str, "str | None"]], "tuple[str, int, Payload] | None"
 ]

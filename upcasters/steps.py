@@ -94,6 +94,18 @@ def shown(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+class OneModel(dict[str, "str | None"]):
+    """The providers of an express call (upcasters/express.py) for one event whose
+    model's provider type the caller knows: that provider type for any key."""
+
+    def __init__(self, provider_type: str | None) -> None:
+        super().__init__()
+        self.provider_type = provider_type
+
+    def __missing__(self, key: str) -> str | None:
+        return self.provider_type
+
+
 class StepFailure(Exception):
     """Raised by a step: this event cannot be upcast (becomes an UpcastError)."""
 

@@ -39,6 +39,7 @@ from tests.upcasters.upcast_support import (
 )
 from upcasters import CHAIN, Chain, ExpressPlan, express, no_express
 from upcasters.registry import ExpressPlans
+from upcasters.steps import OneModel
 
 PLANS = {(plan.from_type, plan.from_schema): plan.function for plan in CHAIN.spec.express}
 STEPWISE = CHAIN.upcaster_for(CODE_RELEASE, express=False)
@@ -176,7 +177,7 @@ def test_express_returns_what_the_steps_return_or_declines_untouched(
     )
     mine = copy.deepcopy(data)
     try:
-        result = PLANS[type_name, schema](mine, stream, {stream: provider})
+        result = PLANS[type_name, schema](mine, stream, OneModel(provider))
     except Exception:
         result = None
     if result is None:
@@ -208,7 +209,7 @@ def test_express_takes_every_express_event_of_the_fixture_log() -> None:
     for stream, type_name, schema, data, provider in fixture_events():
         if (type_name, schema) not in PLANS:
             continue
-        result = PLANS[type_name, schema](copy.deepcopy(data), stream, {stream: provider})
+        result = PLANS[type_name, schema](copy.deepcopy(data), stream, OneModel(provider))
         assert result is not None, (stream, type_name, data)
         expected = STEPWISE(stream, 1, type_name, schema, copy.deepcopy(data), provider)
         assert repr(result) == repr(expected)
@@ -219,7 +220,7 @@ def test_express_takes_every_express_event_of_the_fixture_log() -> None:
 def test_express_takes_the_examples() -> None:
     for stream, type_name, data, provider in EXAMPLES:
         if (type_name, 1) in PLANS:
-            assert PLANS[type_name, 1](copy.deepcopy(data), stream, {stream: provider})
+            assert PLANS[type_name, 1](copy.deepcopy(data), stream, OneModel(provider))
 
 
 def test_a_retired_change_is_retired_with_the_steps_reason() -> None:
