@@ -299,6 +299,16 @@ def test_store_reads_express_events_as_the_steps_do(
         assert read(fast, row) == read(slow, row)
 
 
+def test_a_declined_event_fails_in_the_store_as_the_steps_say(empty_store: EventStore) -> None:
+    row = (5, f"machine:{MODEL_UUID}:1", 3, "MachineLifeChanged", 1, 0, b"\x81\xa4life\x07")
+    with pytest.raises(UpcastError) as failure:
+        list(empty_store.decode([row]))
+    assert str(failure.value) == (
+        f"cannot upcast MachineLifeChanged schema 1 at machine:{MODEL_UUID}:1 version 3: "
+        "2.0 upcaster name_life (MachineLifeChanged 1): life 7 is not 0, 1 or 2"
+    )
+
+
 # --- validation and fingerprint ---------------------------------------------------------------
 
 
