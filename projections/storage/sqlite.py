@@ -25,7 +25,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import contextmanager, nullcontext
 from itertools import chain
 from typing import Any
 
@@ -48,7 +48,6 @@ from projections.storage.base import (
 )
 from projections.storage.cache import DocumentCache, SessionDocuments
 from projections.storage.codec import DocumentCodec
-from projections.storage.readahead import read_ahead
 
 _DOCUMENTS_TABLE = """CREATE TABLE IF NOT EXISTS {name} (
         copy_id INTEGER NOT NULL,
@@ -89,7 +88,6 @@ _UPSERT_DOC = (
 # The event log's own table (eventstate.backends.sqlite), read for partitioned rebuilds.
 _LOG_COLUMNS = "position, stream, version, type, schema, recorded_at, state"
 _LOG_PAGE = 10_000
-_READ_TIMEOUT_S = 30.0  # a reader waits this long for a lock (a checkpoint) at most
 # base.partition_of in SQL, before the `% parts`: the code point of the character after
 # the stream's first colon (0 when there is none). A substring to the end is a little
 # cheaper than one of length 1, and this runs once per row of the log per partition.
@@ -314,41 +312,10 @@ class SQLiteProjectionStorage:
     def iter_partition(self, after: int, upto: int, part: int, parts: int) -> Iterator[Row]:
         # The filter runs inside SQLite: other partitions' rows never become Python
         # objects. Same function as base.partition_of. Pages are chained in C, so a
-        # row costs no Python frame on its way to the decoder; a file's pages are read
-        # ahead on a connection of their own (readahead.py).
-        if self._backend.in_memory:
-            return chain.from_iterable(
-                self._partition_pages(self._backend.read_cursor, after, upto, part, parts)
-            )
+        # row costs no Python frame on its way to the decoder.
+        return chain.from_iterable(self._partition_pages(after, upto, part, parts))
 
-        def pages() -> Iterator[list[Row]]:
-            with self._own_connection() as connection:
-                yield from self._partition_pages(connection, after, upto, part, parts)
-
-        return chain.from_iterable(read_ahead(pages))
-
-    @contextmanager
-    def _own_connection(self) -> Iterator[Callable[[], AbstractContextManager[sqlite3.Cursor]]]:
-        """A connection to the store's file for this thread, closed after."""
-        connection = sqlite3.connect(self._backend.path, timeout=_READ_TIMEOUT_S)
-        try:
-
-            @contextmanager
-            def cursor() -> Iterator[sqlite3.Cursor]:
-                yield connection.cursor()
-
-            yield cursor
-        finally:
-            connection.close()
-
-    def _partition_pages(
-        self,
-        cursor: Callable[[], AbstractContextManager[sqlite3.Cursor]],
-        after: int,
-        upto: int,
-        part: int,
-        parts: int,
-    ) -> Iterator[list[Row]]:
+    def _partition_pages(self, after: int, upto: int, part: int, parts: int) -> Iterator[list[Row]]:
         where = "position > ? AND position <= ?"
         params: tuple[int, ...] = ()
         if parts > 1:
@@ -356,7 +323,7 @@ class SQLiteProjectionStorage:
             params = (parts, part)
         statement = f"SELECT {_LOG_COLUMNS} FROM events WHERE {where} ORDER BY position LIMIT ?"
         while True:
-            with cursor() as c:
+            with self._backend.read_cursor() as c:
                 rows: list[Row] = c.execute(statement, (after, upto, *params, _LOG_PAGE)).fetchall()
             yield rows
             if len(rows) < _LOG_PAGE:
