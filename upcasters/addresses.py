@@ -1,9 +1,10 @@
 """Address classification of the 1.18 MachineAddressesSet change (events.md).
 
-`classify` is a pure function of one address string, cached: a fleet repeats the
-same addresses across many events. Each kind is parsed once: a dotted quad, else
-IPv6 (`:` occurs in nothing else), else an RFC 1123 host name, which never ends in
-a number, so a malformed dotted quad is refused there.
+`classify_address` is a pure function of one address string; `classify` is the same,
+cached: a fleet repeats the same addresses across many events. (The express plan
+keeps its own cache of 3.0 addresses and calls the uncached function.) Each kind is
+parsed once: a dotted quad, else IPv6 (`:` occurs in nothing else), else an RFC 1123
+host name, which never ends in a number, so a malformed dotted quad is refused there.
 """
 
 from __future__ import annotations
@@ -37,8 +38,7 @@ def is_hostname(value: str) -> bool:
     )
 
 
-@lru_cache(maxsize=65536)
-def classify(value: str) -> tuple[str, str] | None:
+def classify_address(value: str) -> tuple[str, str] | None:
     """(type, scope) of one address, or None when it is neither an IP nor a host name."""
     quad = _QUAD.fullmatch(value)
     if quad is not None:
@@ -50,6 +50,9 @@ def classify(value: str) -> tuple[str, str] | None:
             return ("hostname", "local-cloud")
         return ("hostname", "public")
     return None
+
+
+classify: Final = lru_cache(maxsize=65536)(classify_address)
 
 
 def _classify_v4(a: int, b: int, c: int, d: int) -> tuple[str, str] | None:

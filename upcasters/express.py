@@ -19,9 +19,9 @@ The contract, checked by tests/upcasters/test_express.py against the stepwise ch
 Express functions reuse the release modules' frozen tables, and remember what they
 worked out per distinct value (a unit name, an address, a characteristics string)
 in plain sets and dicts: a fleet repeats the same values across many events. A value
-is remembered only once the catalogue's own 3.0 checks have accepted it, and only when
-it is an exact `str`, so a hit implies the value is a string equal to one that was
-checked (msgpack payloads hold no other type equal to a str).
+is remembered only once the catalogue's own 3.0 checks have accepted what it becomes,
+and only when it is an exact `str`, so a hit implies the value is a string equal to
+one that was checked (msgpack payloads hold no other type equal to a str).
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from eventstate.domain.catalogue import (
     is_machine_id,
 )
 from upcasters import v1_18, v2_0, v2_7, v3_0
-from upcasters.addresses import classify
+from upcasters.addresses import classify_address
 from upcasters.hardware import parse_characteristics
 from upcasters.registry import ExpressPlans
 from upcasters.steps import NO_CONTEXT, Payload, Retire, StepFunction
@@ -54,10 +54,14 @@ V = TypeVar("V")
 
 # Distinct values remembered per cache; a log with more starts the cache afresh.
 CACHE_LIMIT: Final = 65536
+# Addresses are the exception: a fleet's 1M-event log holds ~130k distinct ones, and
+# classifying one costs more than the rest of its event's upcast, on every read that
+# no longer finds it. At most ~30 MB (key, entry and index per address).
+ADDRESS_CACHE_LIMIT: Final = 1 << 18
 
 
-def _remember(cache: dict[K, V], key: K, value: V) -> V:
-    if len(cache) >= CACHE_LIMIT:
+def _remember(cache: dict[K, V], key: K, value: V, limit: int | None = None) -> V:
+    if len(cache) >= (CACHE_LIMIT if limit is None else limit):
         cache.clear()
     cache[key] = value
     return value
@@ -169,14 +173,22 @@ def machine_addresses_set(data: Payload, stream: str, providers: Providers) -> R
 
 
 def _learn_address(value: Any) -> dict[str, str | None] | None:
-    kind = classify(value) if type(value) is str else None
+    # Uncached: this cache is the one; 3.0 wants the value a non-empty string.
+    kind = classify_address(value) if type(value) is str and value else None
     if kind is None:
         return None
-    address = {"value": value, "type": kind[0], "scope": kind[1], "space_id": _SPACE}
+    template = _KIND_TEMPLATES.get(kind) or _kind_template(kind)
+    if template is None:
+        return None
+    return _remember(_ADDRESS_TEMPLATES, value, template, ADDRESS_CACHE_LIMIT)
+
+
+def _kind_template(kind: tuple[str, str]) -> dict[str, str | None] | None:
+    """The 3.0 address map of one (type, scope), its value to fill in, if 3.0 takes it."""
+    address = {"value": "x", "type": kind[0], "scope": kind[1], "space_id": _SPACE}
     if not _passes("MachineAddressesSet", {"addresses": [address], "origin": _ORIGIN}):
         return None
-    template = _KIND_TEMPLATES.setdefault(kind, {**address, "value": None})
-    return _remember(_ADDRESS_TEMPLATES, value, template)
+    return _KIND_TEMPLATES.setdefault(kind, {**address, "value": None})
 
 
 # --- EnvironConfigChanged 1 (1.18, 2.0 and 3.0: keys dropped, renamed, retired) -------------

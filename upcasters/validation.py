@@ -188,7 +188,7 @@ def _check_express(families: dict[str, Family], plans: Sequence[ExpressPlan]) ->
         code = getattr(plan.function, "__code__", None)
         if code is None or code.co_argcount != 3:
             raise ChainError(
-                f"{where}: {plan.label} must be a function of (data, stream, provider)"
+                f"{where}: {plan.label} must be a function of (data, stream, providers)"
             )
 
 

@@ -237,6 +237,7 @@ def test_a_retired_change_is_retired_with_the_steps_reason() -> None:
 
 def test_caches_stay_correct_when_they_overflow(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(express, "CACHE_LIMIT", 3)
+    monkeypatch.setattr(express, "ADDRESS_CACHE_LIMIT", 3)
     caches = ("_MACHINE_IDS", "_UNITS", "_APPLICATIONS", "_ADDRESS_TEMPLATES", "_CHANGE_PLANS")
     caches += ("_HARDWARE", "_AGENT_VERSIONS")
     for name in caches:
@@ -335,7 +336,7 @@ def chain_with(*plans: ExpressPlan) -> Chain:
         (ExpressPlan("MachineLifeChanged", 1, "MachineLifeChanged", 2, keep), "two express"),
         (
             ExpressPlan("MachineAdded", 2, "MachineAdded", 6, lambda data: None),  # type: ignore[arg-type,misc]
-            "must be a function of (data, stream, provider)",
+            "must be a function of (data, stream, providers)",
         ),
     ],
 )
