@@ -59,8 +59,10 @@ from __future__ import annotations
 
 import bisect
 import gc
-from collections.abc import Callable, Hashable, Iterable
-from typing import Any, TypeVar
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar, cast
+
+import msgpack
 
 from eventstate.errors import (
     CorruptEventError,
@@ -495,32 +497,29 @@ def _unit_record(key: UnitKey, machine_id: str | None, *, destroyed: bool) -> Do
 
 class SharedValues:
     """One object for each distinct value: `of(value)` gives the first value seen that
-    encodes alike (same types, same key order), or `value` itself when it holds
-    something unhashable. Only for values nobody changes in place."""
+    is the same down to its types and key order (its msgpack encoding is: True, 1 and
+    1.0 are not), or `value` itself when it holds what msgpack cannot encode. Only for
+    values nobody changes in place."""
 
-    __slots__ = ("_values",)
+    __slots__ = ("_encode", "_strings", "_values")
 
     def __init__(self) -> None:
-        self._values: dict[Hashable, Any] = {}
+        self._strings: dict[str, str] = {}  # most of them: no key to build
+        self._values: dict[bytes, Any] = {}
+        # Per instance: a Packer is not safe to share between threads.
+        self._encode = msgpack.Packer(use_bin_type=True, autoreset=True).pack
 
     def of(self, value: _Value) -> _Value:
+        found: Any = value
+        if type(found) is str:
+            return cast(_Value, self._strings.setdefault(found, found))
         try:
-            shared: _Value = self._values.setdefault(_structure(value), value)
-        except TypeError:  # an unhashable leaf
+            key = self._encode(found)
+        except (TypeError, ValueError, OverflowError):
             return value
-        return shared
+        return cast(_Value, self._values.setdefault(key, found))
 
     def clear_over(self, limit: int) -> None:
-        if len(self._values) > limit:
-            self._values.clear()
-
-
-def _structure(value: Any) -> Hashable:
-    """Equal for values that encode alike: types are part of it (True, 1 and 1.0 are
-    equal in Python, not in a document), and so is the order of a dict's keys."""
-    kind = type(value)
-    if kind is dict:
-        return (dict, tuple([(key, _structure(item)) for key, item in value.items()]))
-    if kind is list:
-        return (list, tuple([_structure(item) for item in value]))
-    return (kind, value)
+        for values in (self._strings, self._values):
+            if len(values) > limit:
+                values.clear()
