@@ -33,6 +33,7 @@ from eventstate.errors import EventStateError
 from eventstate.gating import check_readable
 from eventstate.store import EventStore
 from eventstate.timeutil import format_us, now_us
+from projections.cpus import idle_cpus
 from projections.events import EventTuple, fold_events
 from projections.fingerprint import code_fingerprint, short
 from projections.fold import Fold
@@ -152,9 +153,9 @@ def build_copy(
     complete. The upgrade calls it with the target release before it switches the
     store's release, so readers find the target's copy ready.
 
-    `workers`: processes folding model partitions in parallel (default: one per CPU,
-    up to MAX_WORKERS, for logs of PARALLEL_MIN_EVENTS and more; 1 keeps it in this
-    process). The previous generation of the key is left RETIRED, for the next build
+    `workers`: processes folding model partitions in parallel (default: one per idle
+    CPU, up to MAX_WORKERS, for logs of PARALLEL_MIN_EVENTS and more; 1 keeps it in
+    this process). The previous generation of the key is left RETIRED, for the next build
     or `cleanup_copies` to drop."""
     meta = store.meta()
     check_readable(meta)
@@ -171,13 +172,15 @@ def rebuild(
 
 def plan_partitions(store: EventStore, head: int, workers: int | None = None) -> PartitionPlan:
     """How to split a rebuild of `head` events: in-process for small logs; else model
-    partitions spread over the CPUs (a store in memory cannot be shared with other
-    processes), as few as keep the documents held at once by all processes together
-    within EVENTS_PER_PART events' worth: each partition is another scan of the log."""
-    if workers is None:
-        workers = 1 if head < PARALLEL_MIN_EVENTS else min(_cpus(), MAX_WORKERS)
+    partitions spread over the idle CPUs (a store in memory cannot be shared with
+    other processes), as few as keep the documents held at once by all processes
+    together within EVENTS_PER_PART events' worth: each partition is another scan of
+    the log."""
     if getattr(store.backend, "in_memory", False):
         workers = 1
+    elif workers is None:
+        parallel = head >= PARALLEL_MIN_EVENTS and MAX_WORKERS > 1
+        workers = min(_cpus(), MAX_WORKERS) if parallel else 1
     workers = max(1, workers)
     if head < PARALLEL_MIN_EVENTS and workers == 1:
         return PartitionPlan(1, 1)
@@ -186,10 +189,9 @@ def plan_partitions(store: EventStore, head: int, workers: int | None = None) ->
 
 
 def _cpus() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
+    """CPUs free for a rebuild's processes now: on a busy machine a second process
+    only slows the whole (it scans the log too, and the build waits for the last)."""
+    return max(1, round(idle_cpus()))
 
 
 def _build(

@@ -16,8 +16,6 @@ several processes, each taking a share of the models (scan.py explains the split
 
 from __future__ import annotations
 
-import os
-import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -31,6 +29,7 @@ from eventstate.errors import EventStateError, ValidationError
 from eventstate.gating import check_readable
 from eventstate.hashing import GENESIS
 from eventstate.store import EventStore
+from projections.cpus import idle_cpus
 from projections.storage import CopyInfo
 
 # Called as progress(done, total) with log positions.
@@ -39,9 +38,6 @@ Progress = Callable[[int, int], None]
 # Below this many events a second process costs more (start-up, imports) than it saves.
 PARALLEL_FROM: Final = 200_000
 MAX_WORKERS: Final = 4
-# Looks at the number of runnable threads, to tell how many CPUs are idle.
-_LOOKS: Final = 5
-_LOOK_APART_S: Final = 0.004
 
 
 def verify(
@@ -130,48 +126,8 @@ def _shares(store: EventStore, head: int, workers: int | None) -> int:
         return max(1, workers)
     if head < PARALLEL_FROM:
         return 1
-    return max(1, min(round(_idle_cpus()), MAX_WORKERS))
-
-
-def _idle_cpus() -> float:
-    """CPUs free to take a share: a share on a busy CPU costs more than it saves (every
-    share reads every row)."""
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cpus = os.cpu_count() or 1
-    others = _others_running()
-    if others is None:
-        try:
-            others = os.getloadavg()[0]
-        except (AttributeError, OSError):  # no load average on this system
-            others = 0.0
-    return cpus - others
-
-
-def _others_running() -> float | None:
-    """How many other threads want a CPU now: the median of a few quick looks at the
-    kernel's count of runnable ones, less this one. Unlike the load average, it does
-    not count this process's own work of the last minute (a caller that verifies
-    again and again would otherwise never get a second process). None off Linux."""
-    counts = []
-    for look in range(_LOOKS):
-        if look:
-            time.sleep(_LOOK_APART_S)
-        running = _running_now()
-        if running is None:
-            return None
-        counts.append(max(running - 1, 0))
-    return float(statistics.median(counts))
-
-
-def _running_now() -> int | None:
-    """Runnable threads on this machine now, this one included (None off Linux)."""
-    try:
-        with open("/proc/loadavg") as file:
-            return int(file.read().split()[3].partition("/")[0])
-    except (OSError, IndexError, ValueError):
-        return None
+    # Every share reads every row: one on a busy CPU costs more than it saves.
+    return max(1, min(round(idle_cpus()), MAX_WORKERS))
 
 
 # --- after the pass -------------------------------------------------------------------

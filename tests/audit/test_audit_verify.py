@@ -8,7 +8,6 @@ projection copy is built before the damage, as a live store would have it.
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 
 import pytest
@@ -321,19 +320,3 @@ def test_a_store_newer_than_the_code_is_refused(url: str) -> None:
             verify(store)
     finally:
         store.close()
-
-
-def test_verify_takes_a_second_process_only_when_a_cpu_is_idle(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    # The module, not the `verify` function the package exports under its name.
-    module = importlib.import_module("eventstate.audit.verify")
-    monkeypatch.setattr(module.os, "sched_getaffinity", lambda _pid: {0, 1}, raising=False)
-    looks = iter([1, 3, 1, 1, 2])  # this thread alone, mostly: one passing burst
-    monkeypatch.setattr(module, "_running_now", lambda: next(looks))
-    assert module._idle_cpus() == 2  # its own earlier work does not count
-    monkeypatch.setattr(module, "_running_now", lambda: 3)  # two others busy
-    assert module._idle_cpus() == 0
-    monkeypatch.setattr(module, "_running_now", lambda: None)  # no /proc: load average
-    monkeypatch.setattr(module.os, "getloadavg", lambda: (0.5, 0.5, 0.5))
-    assert module._idle_cpus() == 1.5
