@@ -76,6 +76,7 @@ class BuildResult:
     documents: int  # documents written (machines, models and unit records)
     seconds: float
     dropped: tuple[CopyInfo, ...]  # older generations and abandoned builds removed
+    workers: int = 1  # processes that folded it, this one included
 
 
 # --- keys --------------------------------------------------------------------------------
@@ -241,7 +242,8 @@ def _build(
     except BaseException:
         _drop_quietly(storage, copy)
         raise
-    return BuildResult(live, events, written, time.perf_counter() - started, tuple(dropped))
+    seconds = time.perf_counter() - started
+    return BuildResult(live, events, written, seconds, tuple(dropped), plan.workers)
 
 
 class _Reporter:
