@@ -15,6 +15,8 @@ from hashlib import sha256
 
 # (stream, version, type, schema, recorded_at_us, state): what the hash covers
 HashedRow = tuple[str, int, str, int, int, bytes]
+# The same with its hash appended, as stored
+ChainedRow = tuple[str, int, str, int, int, bytes, bytes]
 
 GENESIS = bytes(32)
 
@@ -32,13 +34,13 @@ def event_hash(
     return sha256(previous + header.encode() + state).digest()
 
 
-def chain_hashes(previous: bytes, rows: Iterable[HashedRow]) -> list[bytes]:
-    """The hashes of consecutive rows (stream, version, type, schema, recorded-at us,
-    state) after `previous`: `event_hash` of each, in one loop for bulk appends."""
-    hashes: list[bytes] = []
-    append = hashes.append
+def chain(previous: bytes, rows: Iterable[HashedRow]) -> list[ChainedRow]:
+    """Consecutive rows (stream, version, type, schema, recorded-at us, state) after
+    `previous`, each with its hash (`event_hash`) appended: bulk appends, one loop."""
+    hashed: list[ChainedRow] = []
+    append = hashed.append
     for stream, version, type_name, schema, recorded_at_us, state in rows:
         header = f"{stream}\x00{version}\x00{type_name}\x00{schema}\x00{recorded_at_us}\x00"
         previous = sha256(previous + header.encode() + state).digest()
-        append(previous)
-    return hashes
+        append((stream, version, type_name, schema, recorded_at_us, state, previous))
+    return hashed

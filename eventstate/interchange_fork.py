@@ -19,6 +19,7 @@ fails on the closed pipe and it exits.
 from __future__ import annotations
 
 import contextlib
+import gc
 import io
 import os
 import pickle
@@ -50,7 +51,8 @@ class ForkedParse:
 
     Use as a context manager around the import: leaving it (normally or not)
     ends the child and reaps it. `summary()` is called in the child once it has
-    parsed everything; its result is `self.summary` afterwards.
+    parsed everything; its result is `self.summary` afterwards. When no child can
+    be forked (no memory, no process slots left), `parse` simply runs here.
     """
 
     def __init__(
@@ -69,9 +71,17 @@ class ForkedParse:
         self.summary = 0
 
     def __enter__(self) -> ForkedParse:
-        read_fd, write_fd = os.pipe()
+        try:
+            read_fd, write_fd = os.pipe()
+        except OSError:
+            return self
         _widen(write_fd)
-        pid = os.fork()
+        try:
+            pid = os.fork()
+        except OSError:
+            os.close(read_fd)
+            os.close(write_fd)
+            return self
         if pid == 0:
             os.close(read_fd)
             self._run_child(write_fd)
@@ -88,18 +98,22 @@ class ForkedParse:
     ) -> None:
         if self._inbox is not None:
             self._inbox.close()
+            self._inbox = None
         if self._pid:
             # Done or not, the child has nothing more to give: stop it now (a child
             # still parsing after an error would only waste a core) and reap it.
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self._pid, signal.SIGKILL)
-            os.waitpid(self._pid, 0)
+            with contextlib.suppress(ChildProcessError):  # SIGCHLD ignored: reaped already
+                os.waitpid(self._pid, 0)
             self._pid = 0
 
     def __iter__(self) -> Iterator[Sequence[NewRow]]:
-        inbox = self._inbox
-        if inbox is None:
-            raise RuntimeError("ForkedParse is used inside `with`")
+        if self._inbox is None:
+            return self._parse_here()
+        return self._receive(self._inbox)
+
+    def _receive(self, inbox: Connection) -> Iterator[Sequence[NewRow]]:
         unpack = msgpack.unpackb
         while True:
             try:
@@ -119,9 +133,19 @@ class ForkedParse:
             else:
                 raise pickle.loads(message[1])
 
+    def _parse_here(self) -> Iterator[Sequence[NewRow]]:
+        for rows in self._parse:
+            yield rows
+            if self._progress is not None:
+                self._progress(self._position())
+        self.summary = self._summarise()
+
     # --- the child -----------------------------------------------------------
 
     def _run_child(self, write_fd: int) -> NoReturn:
+        # The collector would walk (and so copy, page by page) the whole inherited
+        # heap; what the child makes itself it frees as it goes.
+        gc.freeze()
         code = 1
         try:
             outbox = Connection(write_fd, readable=False)

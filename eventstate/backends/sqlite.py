@@ -50,7 +50,7 @@ from eventstate.errors import (
 )
 from eventstate.faults import checkpoint
 from eventstate.gating import APPEND_GUARD
-from eventstate.hashing import GENESIS, chain_hashes
+from eventstate.hashing import GENESIS, chain
 from eventstate.timeutil import format_us, now_us
 
 _STREAM_VERSION_INDEX = "events_stream_version"
@@ -353,9 +353,9 @@ class SQLiteBackend(ProcessRecorder):
         """Insert rows after the chain's end, extending the hash chain (in memory)."""
         if not rows:
             return
-        hashes = chain_hashes(self._head_hash, rows)
-        c.executemany(_INSERT, [(*row, digest) for row, digest in zip(rows, hashes, strict=True)])
-        self._head_hash = hashes[-1]
+        chained = chain(self._head_hash, rows)
+        c.executemany(_INSERT, chained)
+        self._head_hash = chained[-1][-1]
 
     def _save_head_hash(self, c: sqlite3.Cursor) -> None:
         c.execute(

@@ -16,7 +16,7 @@ from eventstate.backends.base import NewRow
 from eventstate.backends.sqlite import SQLiteBackend
 from eventstate.errors import EventStateError
 from eventstate.gating import ImportGuard
-from eventstate.hashing import GENESIS, chain_hashes, event_hash
+from eventstate.hashing import GENESIS, chain, event_hash
 
 GUARD = ImportGuard("3.0")
 
@@ -131,12 +131,13 @@ def test_a_store_that_is_not_empty_is_checked_row_by_row(tmp_path: Path) -> None
     assert got == checked_copy(tmp_path, rows(14), 7)
 
 
-def test_chain_hashes_is_event_hash_row_after_row() -> None:
+def test_chain_appends_event_hash_row_after_row() -> None:
     all_rows = rows(50)
     previous = GENESIS
     expected = []
     for row in all_rows:
         previous = event_hash(previous, *row)
-        expected.append(previous)
-    assert chain_hashes(GENESIS, all_rows) == expected
-    assert chain_hashes(b"\x01" * 32, all_rows[:1]) == [event_hash(b"\x01" * 32, *all_rows[0])]
+        expected.append((*row, previous))
+    assert chain(GENESIS, all_rows) == expected
+    start = b"\x01" * 32
+    assert chain(start, all_rows[:1]) == [(*all_rows[0], event_hash(start, *all_rows[0]))]

@@ -164,3 +164,20 @@ def test_a_failure_in_the_importer_stops_and_reaps_the_child(
         import_jsonl(store, log)
     assert store.backend.count() == 0
     assert len(always_fork) == 1  # and the fixture checks it was reaped
+
+
+def test_when_no_child_can_be_forked_the_file_is_parsed_here(
+    tmp_path: Path, store: EventStore, log: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_fork() -> int:
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(interchange_fork, "MIN_FORK_BYTES", 0)
+    monkeypatch.setattr(interchange_fork.os, "fork", no_fork)
+    seen: list[int] = []
+    result = import_jsonl(store, log, progress=seen.append)
+    monkeypatch.undo()
+    expected_result, expected_export = _import_in_process(tmp_path, log)
+    assert result == expected_result
+    assert _export(store) == expected_export
+    assert seen == sorted(seen) and seen[-1] == log.stat().st_size
