@@ -783,6 +783,10 @@ def full_disk_cases(workdir: Path) -> list[EnvCase]:
         limit = path.stat().st_size
         done = run_child(["cli", "--store", url, *args], preexec=_file_size_limit(limit))
         lost = _lost(before, _snapshot(url))
+        if name == "upgrade":
+            # A full disk also refuses the lease's release: the next upgrader waits out
+            # the TTL, as it would after a crash.
+            time.sleep(float(LEASE_TTL_S) * 2)
         again = run_child(["cli", "--store", url, *args])
         cases.append(
             EnvCase(
