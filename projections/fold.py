@@ -92,10 +92,38 @@ from projections.documents import (
     without_credentials,
 )
 
-# A model, unit, retired or upgrade event: (stream, version, data, recorded_at_us).
-StreamHandler = Callable[[str, int, dict[str, Any], int], None]
-# An event of a machine's own stream: (the machine's document, data).
-MachineHandler = Callable[[Document, dict[str, Any]], None]
+# A model, unit, retired or upgrade event: (fold, stream, version, data, recorded_at_us).
+StreamHandler = Callable[["Fold", str, int, dict[str, Any], int], None]
+# An event of a machine's own stream: (fold, the machine's document, data).
+MachineHandler = Callable[["Fold", Document, dict[str, Any]], None]
+
+# Event type -> the Fold method that folds it. A Fold keeps these as functions of its
+# class, not as its own bound methods: those would make each Fold a reference cycle,
+# kept (with the documents it reaches) until the cyclic collector runs, which a rebuild
+# and verify pause, and then traversed by it.
+_MACHINE_HANDLERS: dict[str, str] = {
+    "MachineAdded": "_machine_added",
+    "MachineProvisioned": "_machine_provisioned",
+    "MachineAddressesSet": "_machine_addresses_set",
+    "MachineAgentBinarySet": "_machine_agent_binary_set",
+    "MachineLifeChanged": "_machine_life_changed",
+    "MachineSupportedContainersSet": "_machine_supported_containers_set",
+    "MachineUpgradeActionsRequested": "_machine_upgrade_actions_requested",
+    "MachineUpgradeActionsCompleted": "_machine_upgrade_actions_completed",
+}
+_STREAM_HANDLERS: dict[str, str] = {
+    "ModelCreated": "_model_created",
+    "ModelConfigChanged": "_model_config_changed",
+    "AgentVersionSet": "_agent_version_set",
+    "ModelEnvironVersionSet": "_model_environ_version_set",
+    "UnitAssignedToMachine": "_unit_assigned_to_machine",
+    "UnitDestroyed": "_unit_destroyed",
+    "EventRetired": "_event_retired",
+    "UpgradeStarted": "_no_document",
+    "UpgradeStepApplied": "_no_document",
+    "UpgradeCompleted": "_no_document",
+    "UpgradeAborted": "_no_document",
+}
 # (position, stream, version, type_name, schema, recorded_at_us, data)
 EventTuple = tuple[int, str, int, str, int, int, dict[str, Any]]
 
@@ -133,28 +161,12 @@ class Fold:
         self._same = SharedValues()
         # Agent binary -> (the binary, its agent version), both shared.
         self._binaries: dict[str, tuple[str, str]] = {}
+        cls = type(self)
         self._machine_handlers: dict[str, MachineHandler] = {
-            "MachineAdded": self._machine_added,
-            "MachineProvisioned": self._machine_provisioned,
-            "MachineAddressesSet": self._machine_addresses_set,
-            "MachineAgentBinarySet": self._machine_agent_binary_set,
-            "MachineLifeChanged": self._machine_life_changed,
-            "MachineSupportedContainersSet": self._machine_supported_containers_set,
-            "MachineUpgradeActionsRequested": self._machine_upgrade_actions_requested,
-            "MachineUpgradeActionsCompleted": self._machine_upgrade_actions_completed,
+            type_name: getattr(cls, method) for type_name, method in _MACHINE_HANDLERS.items()
         }
         self._stream_handlers: dict[str, StreamHandler] = {
-            "ModelCreated": self._model_created,
-            "ModelConfigChanged": self._model_config_changed,
-            "AgentVersionSet": self._agent_version_set,
-            "ModelEnvironVersionSet": self._model_environ_version_set,
-            "UnitAssignedToMachine": self._unit_assigned_to_machine,
-            "UnitDestroyed": self._unit_destroyed,
-            "EventRetired": self._event_retired,
-            "UpgradeStarted": self._no_document,
-            "UpgradeStepApplied": self._no_document,
-            "UpgradeCompleted": self._no_document,
-            "UpgradeAborted": self._no_document,
+            type_name: getattr(cls, method) for type_name, method in _STREAM_HANDLERS.items()
         }
 
     # --- public API --------------------------------------------------------------------
@@ -205,7 +217,7 @@ class Fold:
                         doc = self._open_own_machine(stream)
                     doc["stream_version"] = version
                     doc["updated_at"] = recorded_at_us  # formatted once, at the flush
-                    on_machine(doc, data)
+                    on_machine(self, doc, data)
                 else:
                     on_stream = stream_handlers.get(type_name)
                     if on_stream is None:
@@ -213,7 +225,7 @@ class Fold:
                             f"cannot fold unknown event type {type_name!r} "
                             f"at {stream} version {version}"
                         )
-                    on_stream(stream, version, data, recorded_at_us)
+                    on_stream(self, stream, version, data, recorded_at_us)
                 folded += 1
         except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
             # Only a payload that skipped validation gets here (stored at today's

@@ -405,6 +405,18 @@ class SQLiteProjectionStorage:
         return counts
 
 
+def _loader(
+    c: sqlite3.Cursor, copy_id: int, codec: DocumentCodec
+) -> Callable[[str, str], Document | None]:
+    """Loads one document of the copy by (kind, key), in the session's transaction."""
+
+    def load(kind: str, key: str) -> Document | None:
+        row = c.execute(_LOAD_DOC, (copy_id, kind, key)).fetchone()
+        return None if row is None else codec.loads(row[0])
+
+    return load
+
+
 class _Session:
     """What the catch-up and publish sessions share: documents loaded on demand from
     one copy inside the storage's write transaction, and changed ones saved there."""
@@ -415,15 +427,12 @@ class _Session:
         self._c = c
         self._copy_id = copy_id
         self._codec = codec
-        self._documents = SessionDocuments(cache, self._load)
+        # A loader that does not hold the session: no reference cycle to outlive it.
+        self._documents = SessionDocuments(cache, _loader(c, copy_id, codec))
 
     @property
     def documents(self) -> SessionDocuments:
         return self._documents
-
-    def _load(self, kind: str, key: str) -> Document | None:
-        row = self._c.execute(_LOAD_DOC, (self._copy_id, kind, key)).fetchone()
-        return None if row is None else self._codec.loads(row[0])
 
     def _save_documents(self) -> bool:
         dirty = self._documents.dirty
