@@ -7,7 +7,8 @@ ratio against plain eventsourcing 9.5 (and raw sqlite3) measured in the same run
 (a) import of N legacy 1.14 events (the fixture builder's realistic log) into a new
     SQLite file, as
     - `import_jsonl(store, path)`: the `eventstate import FILE` path, JSON parsing,
-      validation, msgpack and the hash chain included;
+      validation, msgpack and the hash chain included (a file over 4 MiB is parsed
+      by a forked child while the importer hashes and inserts: two cores);
     - the bulk append API: the events already in memory, encoded with the store's
       codec and appended with `SQLiteBackend.append_stream_of_batches` (batches of
       5,000; the caller checks each stream's versions are contiguous and passes
