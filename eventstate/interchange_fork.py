@@ -1,12 +1,12 @@
 """Parse an import file in a forked child while this process writes what it sends.
 
-One Python thread cannot parse, validate, encode and hash a line as fast as SQLite
-stores it, and threads share one GIL. So for a large import into an empty store
+An import's work splits in two halves of about the same cost: parsing, checking
+and encoding each line (Python), and hashing and inserting the rows (Python and
+SQLite). Threads would share one GIL, so for a large import into an empty store
 (where checking a line never reads the store) a child forked from the importer
 runs the very same line checks over the file and sends each batch of rows down a
-pipe; the importer hashes and inserts them (backends/sqlite_bulk.py) in one
-transaction, as it would its own. Two processes, three busy threads: on two
-cores the work spreads out instead of queueing for one interpreter.
+pipe, while the importer hashes and inserts the previous batch in its one
+transaction: the two halves run on two cores at once.
 
 Nothing about the import changes: the rows, their order, the first bad line's
 error (rebuilt here as the same exception, same line, same text), all or nothing.
