@@ -89,6 +89,9 @@ def main() -> None:
 
     store_path, es_path = prepare(args.data, args.events, args.seed)
     store = open_store(f"sqlite:///{store_path}")
+    # Copies left by other versions of the code (earlier runs) would make the store,
+    # and each round's writes and drops, bigger than a live one: keep only this code's.
+    runner.prune_copies(store, keep=0)
     recorder = SQLiteApplicationRecorder(SQLiteDatastore(str(es_path)))
     mapper = datagen.json_mapper()
 
