@@ -4,7 +4,9 @@ Import validates each line before it is written and writes the whole file in
 ONE transaction: the first problem is reported with its line number and the
 transaction is rolled back, so a bad line, an exception or a kill part way
 leaves the store exactly as it was. Validation and writing share one pass over
-the file, so a million-event import never holds the file in memory.
+the file, so a million-event import never holds the file in memory. A large file
+going into an empty store is validated by a forked child process while this one
+writes (interchange_fork.py): the same checks, on a second core.
 """
 
 from __future__ import annotations
@@ -87,7 +89,7 @@ _NESTING_LINE = 2 * MAX_NESTING
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_US = timedelta(microseconds=1)
 
-QuickRow = Callable[[bytes], "NewRow | None"]
+QuickRow = Callable[[bytes], NewRow | None]
 
 
 class _LineChecker:
