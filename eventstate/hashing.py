@@ -10,13 +10,13 @@ bytes, so upcasting (which never rewrites them) keeps every hash valid.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from hashlib import sha256
+from typing import TypeVar
 
 # (stream, version, type, schema, recorded_at_us, state): what the hash covers
 HashedRow = tuple[str, int, str, int, int, bytes]
-# The same with its hash appended, as stored
-ChainedRow = tuple[str, int, str, int, int, bytes, bytes]
+Blob = TypeVar("Blob", bytes, bytearray)
 
 GENESIS = bytes(32)
 
@@ -34,13 +34,16 @@ def event_hash(
     return sha256(previous + header.encode() + state).digest()
 
 
-def chain(previous: bytes, rows: Iterable[HashedRow]) -> list[ChainedRow]:
+def chain(
+    previous: bytes, rows: Iterable[HashedRow], blob: Callable[[bytes], Blob]
+) -> list[tuple[str, int, str, int, int, Blob, Blob]]:
     """Consecutive rows (stream, version, type, schema, recorded-at us, state) after
-    `previous`, each with its hash (`event_hash`) appended: bulk appends, one loop."""
-    hashed: list[ChainedRow] = []
+    `previous`, each with its hash (`event_hash`) appended: bulk appends, one loop.
+    `blob` gives the state and the hash the type the caller stores them as."""
+    hashed: list[tuple[str, int, str, int, int, Blob, Blob]] = []
     append = hashed.append
     for stream, version, type_name, schema, recorded_at_us, state in rows:
         header = f"{stream}\x00{version}\x00{type_name}\x00{schema}\x00{recorded_at_us}\x00"
         previous = sha256(previous + header.encode() + state).digest()
-        append((stream, version, type_name, schema, recorded_at_us, state, previous))
+        append((stream, version, type_name, schema, recorded_at_us, blob(state), blob(previous)))
     return hashed

@@ -353,9 +353,11 @@ class SQLiteBackend(ProcessRecorder):
         """Insert rows after the chain's end, extending the hash chain (in memory)."""
         if not rows:
             return
-        chained = chain(self._head_hash, rows)
+        # bytearray, not bytes: CPython's sqlite3 binds a bytearray as it is but looks
+        # for an adapter for every bytes object, which costs more than the insert.
+        chained = chain(self._head_hash, rows, bytearray)
         c.executemany(_INSERT, chained)
-        self._head_hash = chained[-1][-1]
+        self._head_hash = bytes(chained[-1][-1])
 
     def _save_head_hash(self, c: sqlite3.Cursor) -> None:
         c.execute(

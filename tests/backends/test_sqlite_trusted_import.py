@@ -138,6 +138,10 @@ def test_chain_appends_event_hash_row_after_row() -> None:
     for row in all_rows:
         previous = event_hash(previous, *row)
         expected.append((*row, previous))
-    assert chain(GENESIS, all_rows) == expected
+    assert chain(GENESIS, all_rows, bytes) == expected
     start = b"\x01" * 32
-    assert chain(start, all_rows[:1]) == [(*all_rows[0], event_hash(start, *all_rows[0]))]
+    first = (*all_rows[0], event_hash(start, *all_rows[0]))
+    assert chain(start, all_rows[:1], bytes) == [first]
+    as_arrays = chain(start, all_rows[:1], bytearray)
+    assert as_arrays == [(*first[:5], bytearray(first[5]), bytearray(first[6]))]
+    assert type(as_arrays[0][6]) is bytearray
