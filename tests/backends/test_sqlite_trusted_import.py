@@ -44,6 +44,10 @@ def stored(db: SQLiteBackend) -> tuple[list[tuple[Any, ...]], bytes]:
     return list(db.iter_full_rows()), db.read_meta().head_hash
 
 
+def sort_threads(db: SQLiteBackend) -> int:
+    return int(db._conn.execute("PRAGMA threads").fetchone()[0])
+
+
 def has_index(path: Path) -> bool:
     conn = sqlite3.connect(path)
     try:
@@ -67,9 +71,11 @@ def checked_copy(tmp_path: Path, all_rows: Sequence[NewRow], size: int) -> tuple
 def test_a_trusted_import_stores_what_the_checked_path_stores(tmp_path: Path, size: int) -> None:
     all_rows = rows(2_000)
     db = backend(tmp_path / "trusted.db")
+    threads = sort_threads(db)
     total = db.append_stream_of_batches(in_batches(all_rows, size), GUARD, trusted_versions=True)
     assert total == 2_000
     got = stored(db)
+    assert sort_threads(db) == threads  # helper threads sorted the index, then no more
     db.close()
     assert got == checked_copy(tmp_path, all_rows, size)
     assert [r[0] for r in got[0]] == list(range(1, 2_001))  # positions in file order
@@ -113,10 +119,12 @@ def test_a_repeated_version_the_caller_missed_still_fails_and_writes_nothing(
     tmp_path: Path,
 ) -> None:
     db = backend(tmp_path / "store.db")
+    threads = sort_threads(db)
     twice = [*rows(20), rows(20)[5]]
     with pytest.raises(Exception, match="UNIQUE"):
         db.append_stream_of_batches(in_batches(twice, 6), GUARD, trusted_versions=True)
     assert db.count() == 0
+    assert sort_threads(db) == threads
     assert has_index(tmp_path / "store.db")
     db.close()
 
