@@ -172,9 +172,12 @@ def _widen(pipe_fd: int) -> None:
 
 
 def _pickled(exc: Exception) -> bytes:
+    """The error as bytes the importer can load (checked here: some exceptions
+    pickle but do not unpickle), else an EventStateError with its text."""
     buffer = io.BytesIO()
     try:
         _ErrorPickler(buffer).dump(exc)
+        pickle.loads(buffer.getvalue())
     except Exception:
         return pickle.dumps(EventStateError(f"import failed while parsing: {exc}"))
     return buffer.getvalue()

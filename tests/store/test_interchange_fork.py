@@ -181,3 +181,23 @@ def test_when_no_child_can_be_forked_the_file_is_parsed_here(
     assert result == expected_result
     assert _export(store) == expected_export
     assert seen == sorted(seen) and seen[-1] == log.stat().st_size
+
+
+class _Stubborn(Exception):
+    def __init__(self, code: int, detail: str) -> None:  # pickles, does not unpickle
+        super().__init__(f"{code}: {detail}")
+
+
+def test_an_error_that_cannot_cross_the_pipe_arrives_as_its_text(
+    store: EventStore, log: Path, always_fork: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = interchange._batches
+
+    def failing(*args: object) -> Iterator[list[NewRow]]:
+        yield from real(*args)  # type: ignore[arg-type]
+        raise _Stubborn(7, "odd failure")
+
+    monkeypatch.setattr(interchange, "_batches", failing)
+    with pytest.raises(EventStateError, match="import failed while parsing: 7: odd failure"):
+        import_jsonl(store, log)
+    assert store.backend.count() == 0
