@@ -8,6 +8,7 @@ projection copy is built before the damage, as a live store would have it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -172,20 +173,24 @@ def test_an_undecodable_payload_is_reported_and_the_pass_goes_on(url: str) -> No
     assert report.events == 140  # every other event was still checked
 
 
-def test_a_changed_projection_document_is_caught(url: str) -> None:
+def rewrite_stored_machine(url: str, machine_id: str, change: Callable[[bytes], bytes]) -> None:
+    """Change a machine's stored projection document directly in the SQLite file."""
     import sqlite3
 
-    path = url.removeprefix("sqlite:///")
-    with sqlite3.connect(path) as conn:
-        key = f"{MAAS} 2"
+    key = f"{MAAS} {machine_id}"
+    with sqlite3.connect(url.removeprefix("sqlite:///")) as conn:
         (doc,) = conn.execute(
             "SELECT doc FROM projection_documents WHERE kind = 'machine' AND key = ?", (key,)
         ).fetchone()
         conn.execute(
             "UPDATE projection_documents SET doc = ? WHERE kind = 'machine' AND key = ?",
-            (doc.replace(b'"alive"', b'"dead"'), key),
+            (change(doc), key),
         )
     conn.close()
+
+
+def test_a_changed_projection_document_is_caught(url: str) -> None:
+    rewrite_stored_machine(url, "2", lambda doc: doc.replace(b'"alive"', b'"dead"'))
     report = verified(url)
     assert locations(report, "projection") == [(f"machine:{MAAS}:2", 5, 77)]
     assert "life is 'dead' in the projection, 'alive' in the log" in report.problems[0].message
@@ -193,20 +198,11 @@ def test_a_changed_projection_document_is_caught(url: str) -> None:
 
 def test_a_document_stored_with_its_keys_in_another_order_is_the_same(url: str) -> None:
     import json
-    import sqlite3
 
-    path = url.removeprefix("sqlite:///")
-    with sqlite3.connect(path) as conn:
-        key = f"{MAAS} 2"
-        (doc,) = conn.execute(
-            "SELECT doc FROM projection_documents WHERE kind = 'machine' AND key = ?", (key,)
-        ).fetchone()
-        reordered = dict(reversed(json.loads(doc).items()))
-        conn.execute(
-            "UPDATE projection_documents SET doc = ? WHERE kind = 'machine' AND key = ?",
-            (json.dumps(reordered).encode(), key),
-        )
-    conn.close()
+    def reorder(doc: bytes) -> bytes:
+        return json.dumps(dict(reversed(json.loads(doc).items()))).encode()
+
+    rewrite_stored_machine(url, "2", reorder)
     for workers in (1, 2):
         report = verified(url, workers)
         assert report.ok and report.problems == [], workers
