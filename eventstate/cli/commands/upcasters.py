@@ -7,6 +7,7 @@ from dataclasses import asdict
 import click
 
 from eventstate.cli.output import emit_json, table
+from eventstate.releases import CODE_RELEASE
 
 
 @click.command(name="upcasters")
@@ -34,6 +35,10 @@ def upcasters_command(as_json: bool) -> None:
             )
         )
     table("upcaster chains", ["type today", "release", "from", "to", "rule"], rows)
+    # Fused shortcuts give the steps' results (upcasters/express.py): shown, not a rule.
+    shortcuts = ", ".join(f"{plan.from_type} {plan.from_schema}" for plan in CHAIN.spec.express)
+    if shortcuts:
+        click.echo(f"express shortcuts to {CODE_RELEASE} (same results as the steps): {shortcuts}")
     click.echo(f"chain fingerprint {CHAIN.fingerprint()}")
 
 
