@@ -38,11 +38,11 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from eventsourcing.domain import DomainEvent  # noqa: E402
-from eventsourcing.persistence import DatetimeAsISO, JSONTranscoder, Mapper, UUIDAsHex  # noqa: E402
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
+from benchmarks import datagen  # noqa: E402
 from benchmarks.baseline_eventsourcing import read_notifications  # noqa: E402
 from benchmarks.harness import Comparison, Measure, alternate, report  # noqa: E402
 from eventstate.api import open_store  # noqa: E402
@@ -86,13 +86,6 @@ RECORDED: dict[str, Any] = {
 }  # fmt: skip
 
 
-def json_mapper() -> Mapper[UUID]:
-    transcoder = JSONTranscoder()
-    transcoder.register(UUIDAsHex())
-    transcoder.register(DatetimeAsISO())
-    return Mapper(transcoder=transcoder)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--events", type=int, default=1_000_000)
@@ -109,7 +102,7 @@ def main() -> None:
     history = time_history(store, url, args.machines, args.seed)
 
     recorder = SQLiteApplicationRecorder(SQLiteDatastore(str(es_path)))
-    mapper = json_mapper()
+    mapper = datagen.json_mapper()
     parallel = Measure("verify", args.events, "events")
     alone = Measure("verify, one process", args.events, "events")
     baseline = Measure("eventsourcing read + decode", args.events, "events")
@@ -243,7 +236,7 @@ def write_baseline(store: EventStore, path: Path) -> None:
     """The store's events as stored (1.14 types and payloads), JSON-encoded by eventsourcing."""
     recorder = SQLiteApplicationRecorder(SQLiteDatastore(str(path)))
     recorder.create_table()
-    mapper = json_mapper()
+    mapper = datagen.json_mapper()
     ids: dict[str, UUID] = {}
     batch = []
     for event in store.iter_events(target=None):

@@ -169,6 +169,13 @@ class CatchUpSession(Protocol):
         ...
 
 
+def advanced(saved: int, position: int) -> int:
+    """The position a catch-up session saves next: a copy's position never goes back."""
+    if position < saved:
+        raise ValueError(f"a copy's position never goes back ({saved} -> {position})")
+    return position
+
+
 class PublishSession(Protocol):
     """The last step of a build: one transaction that brings a BUILDING copy from the
     position its documents were folded to up to the log head and makes it the READY

@@ -74,6 +74,7 @@ from projections.storage.base import (
     CopyInfo,
     CopyKey,
     Progress,
+    advanced,
     document_key,
     partition_of,
 )
@@ -607,11 +608,7 @@ class _CatchUp:
         return self._documents
 
     def advance(self, position: int) -> None:
-        if position < self.saved_position:
-            raise ValueError(
-                f"a copy's position never goes back ({self.saved_position} -> {position})"
-            )
-        self.saved_position = position
+        self.saved_position = advanced(self.saved_position, position)
 
 
 class _Publish:

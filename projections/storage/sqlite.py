@@ -43,6 +43,7 @@ from projections.storage.base import (
     CopyInfo,
     CopyKey,
     Progress,
+    advanced,
     document_key,
     partition_of,
 )
@@ -465,11 +466,7 @@ class _CatchUp(_Session):
         return self._position
 
     def advance(self, position: int) -> None:
-        if position < self.saved_position:
-            raise ValueError(
-                f"a copy's position never goes back ({self.saved_position} -> {position})"
-            )
-        self.saved_position = position
+        self.saved_position = advanced(self.saved_position, position)
 
     def save(self) -> None:
         changed = self._save_documents()
