@@ -11,7 +11,8 @@ Old release modules are never edited.
 
 `express` holds fused shortcuts to today's schema for the busy 1.x types, an
 optimisation checked against the steps; a release that adds a step on one of their
-paths makes the chain fail to build until the plan is updated (or deleted).
+paths makes the chain fail to build until the plan is updated (or deleted). It is the
+one module compiled to C (mypyc, when the build can: `native.py`).
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ from eventstate.domain.catalogue import RETIRED_TYPE
 from upcasters import (
     addresses,
     chain,
-    express,
     hardware,
+    native,
     registry,
     steps,
     tables,
@@ -49,6 +50,9 @@ from upcasters.registry import (
 )
 from upcasters.steps import Retire, StepFailure, UpcastContext
 from upcasters.validation import validate_chain
+
+# Compiled to C when the build could (upcasters/native.py); the same code either way.
+express: Final = native.load("upcasters.express")
 
 __all__ = [
     "CHAIN",
@@ -77,7 +81,17 @@ __all__ = [
 # Oldest first; a release's upcasters live in its module and are never deleted.
 RELEASE_MODULES: Final = (v1_14, v1_16, v1_18, v1_21, v2_0, v2_7, v3_0)
 # Every other module of the package: all of it goes into the fingerprint.
-HELPER_MODULES: Final = (steps, registry, validation, chain, tables, addresses, hardware, express)
+HELPER_MODULES: Final = (
+    steps,
+    registry,
+    validation,
+    chain,
+    tables,
+    addresses,
+    hardware,
+    native,
+    express,
+)
 
 
 def build_chain() -> Chain:

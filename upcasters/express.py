@@ -39,7 +39,7 @@ from eventstate.domain.catalogue import (
     is_machine_id,
 )
 from upcasters import v1_18, v2_0, v2_7, v3_0
-from upcasters.addresses import classify_address
+from upcasters.addresses import LOCAL_CLOUD_SUFFIXES, classify_address
 from upcasters.hardware import parse_characteristics
 from upcasters.registry import ExpressPlans
 from upcasters.steps import NO_CONTEXT, Payload, Retire, StepFunction
@@ -53,11 +53,12 @@ K = TypeVar("K")
 V = TypeVar("V")
 
 # Distinct values remembered per cache; a log with more starts the cache afresh.
-CACHE_LIMIT: Final = 65536
+# (Not Final: compiled code would inline a Final, and tests lower the limits.)
+CACHE_LIMIT = 65536
 # Addresses are the exception: a fleet's 1M-event log holds ~130k distinct ones, and
 # classifying one costs more than the rest of its event's upcast, on every read that
 # no longer finds it. At most ~30 MB (key, entry and index per address).
-ADDRESS_CACHE_LIMIT: Final = 1 << 18
+ADDRESS_CACHE_LIMIT = 1 << 18
 
 
 def _remember(cache: dict[K, V], key: K, value: V, limit: int | None = None) -> V:
@@ -89,7 +90,7 @@ def _retirement(step: StepFunction, emptied: Payload) -> str:
 
 # --- shared values ------------------------------------------------------------------------
 
-_MACHINE_IDS: dict[str, str] = {}  # 1.x machine id -> its valid 3.0 form (lxc -> lxd)
+_MACHINE_IDS: Final[dict[str, str]] = {}  # 1.x machine id -> its valid 3.0 form (lxc -> lxd)
 
 # series -> its 3.0 base as (os, channel), and as config writes it ("ubuntu@22.04"),
 # for the series of the 3.0 table whose base 3.0 accepts.
@@ -105,8 +106,8 @@ _BASE_NAMES: Final[dict[str, str]] = {
 
 # --- UnitAssignedToMachine 1 (2.0: service -> application, lxc -> lxd) ---------------------
 
-_UNITS: set[str] = set()  # unit names valid at 3.0
-_APPLICATIONS: set[str] = set()  # application names valid at 3.0
+_UNITS: Final[set[str]] = set()  # unit names valid at 3.0
+_APPLICATIONS: Final[set[str]] = set()  # application names valid at 3.0
 
 
 @EXPRESS.plan("UnitAssignedToMachine", 1, "UnitAssignedToMachine", 2)
@@ -148,8 +149,8 @@ _SPACE: Final = v2_7.DEFAULT_SPACE_ID
 _ORIGIN: Final = v1_18.ADDRESS_ORIGIN
 # address -> the 3.0 address map of its (type, scope), "value" to fill in: a copy and one
 # store per address, and a handful of shared templates.
-_ADDRESS_TEMPLATES: dict[str, dict[str, str | None]] = {}
-_KIND_TEMPLATES: dict[tuple[str, str], dict[str, str | None]] = {}
+_ADDRESS_TEMPLATES: Final[dict[str, dict[str, str | None]]] = {}
+_KIND_TEMPLATES: Final[dict[tuple[str, str], dict[str, str | None]]] = {}
 
 
 @EXPRESS.plan("MachineAddressesSet", 1, "MachineAddressesSet", 3)
@@ -159,11 +160,23 @@ def machine_addresses_set(data: Payload, stream: str, providers: Providers) -> R
     if len(data) != 1 or type(values) is not list:
         return None
     templates = _ADDRESS_TEMPLATES
+    quads = _QUAD_TEMPLATES
+    hosts = _HOSTNAME_TEMPLATES
     addresses = []
     for value in values:
-        template = templates.get(value) or _learn_address(value)
-        if template is None:
+        # Dotted quads and host names, most addresses, are classified on sight: a cache
+        # of every one a fleet has costs more in CPU-cache misses than reading them.
+        if type(value) is not str:
             return None
+        scope = _quad_scope(value)
+        template = quads[scope] if scope >= 0 else None
+        if template is None and ":" not in value:
+            scope = _hostname_scope(value)
+            template = hosts[scope] if scope >= 0 else None
+        if template is None:  # IPv6 (and whatever the classifier refuses)
+            template = templates.get(value) or _learn_address(value)
+            if template is None:
+                return None
         address = template.copy()
         address["value"] = value
         addresses.append(address)
@@ -191,6 +204,81 @@ def _kind_template(kind: tuple[str, str]) -> dict[str, str | None] | None:
     return _KIND_TEMPLATES.setdefault(kind, {**address, "value": None})
 
 
+_QUAD_SCOPES: Final = ("local-machine", "local-cloud", "public")
+_HOST_SCOPES: Final = ("local-cloud", "public")
+_QUAD_TEMPLATES: Final = tuple(_kind_template(("ipv4", scope)) for scope in _QUAD_SCOPES)
+
+
+def _quad_scope(value: str) -> int:
+    """The scope of a dotted quad as addresses.classify_address decides it: 0 (index
+    into _QUAD_TEMPLATES) local-machine, 1 local-cloud, 2 public; -1 for anything but
+    four decimal octets <= 255 without leading zeros (classify_address decides those)."""
+    length = len(value)
+    if length < 7 or length > 15:
+        return -1
+    first = second = octet = dots = digits = 0
+    for index in range(length):
+        code = ord(value[index])
+        if code == 46:  # "."
+            if digits == 0 or octet > 255:
+                return -1
+            if dots == 0:
+                first = octet
+            elif dots == 1:
+                second = octet
+            dots += 1
+            octet = digits = 0
+        elif 48 <= code <= 57:  # ASCII digits only, as the classifier's pattern
+            if (digits and octet == 0) or digits == 3:
+                return -1  # a leading zero, or a fourth digit
+            octet = octet * 10 + code - 48
+            digits += 1
+        else:
+            return -1
+    if dots != 3 or digits == 0 or octet > 255:
+        return -1
+    if first == 127:  # 127/8
+        return 0
+    if first == 10 or (first == 172 and 16 <= second <= 31) or (first == 192 and second == 168):
+        return 1  # 10/8, 172.16/12, 192.168/16
+    return 2
+
+
+_HOSTNAME_TEMPLATES: Final = (None, *(_kind_template(("hostname", s)) for s in _HOST_SCOPES))
+
+
+def _hostname_scope(value: str) -> int:
+    """The scope of an RFC 1123 host name as addresses.classify_address decides it for a
+    value with no ":" that is not a dotted quad: 1 (index into _HOSTNAME_TEMPLATES)
+    local-cloud, 2 public; -1 when it is not a host name (classify_address decides)."""
+    length = len(value)
+    if length == 0 or length > 253:
+        return -1
+    label = 0  # characters of the current label so far
+    digits_only = True  # the current label is all digits (the top one must not be)
+    previous = 46  # the character before ("." at the start)
+    for index in range(length):
+        code = ord(value[index])
+        if code == 46:  # "."
+            if label == 0 or previous == 45:
+                return -1  # an empty label, or one ending with "-"
+            label = 0
+            digits_only = True
+        elif 48 <= code <= 57:
+            label += 1
+        elif 97 <= code <= 122 or 65 <= code <= 90 or (code == 45 and label):
+            label += 1  # a letter, or a "-" not starting the label
+            digits_only = False
+        else:
+            return -1
+        if label > 63:
+            return -1
+        previous = code
+    if label == 0 or previous == 45 or digits_only:
+        return -1
+    return 1 if value.lower().endswith(LOCAL_CLOUD_SUFFIXES) else 2
+
+
 # --- EnvironConfigChanged 1 (1.18, 2.0 and 3.0: keys dropped, renamed, retired) -------------
 
 _DEPRECATED: Final = v1_18.DEPRECATED_CONFIG_KEYS
@@ -206,7 +294,7 @@ _CHECK_BASE: Final = 2  # default-base in set: must be a base 3.0 knows
 # default-series or default-base): per (set keys, unset keys), either the reason it is
 # retired, or (set keys to drop, the new unset list or None, _RENAME_SERIES/_CHECK_BASE/0).
 ChangePlan = tuple[str | None, tuple[str, ...], tuple[str, ...] | None, int]
-_CHANGE_PLANS: dict[tuple[tuple[str, ...], tuple[str, ...]], ChangePlan] = {}
+_CHANGE_PLANS: Final[dict[tuple[tuple[str, ...], tuple[str, ...]], ChangePlan]] = {}
 
 
 @EXPRESS.plan("EnvironConfigChanged", 1, "ModelConfigChanged", 4)
@@ -332,7 +420,7 @@ def _learn_machine_id(machine_id: Any) -> str | None:
 
 # --- MachineProvisioned 1 (1.18 instance and hardware, 1.21 zone, 2.0 display name) ---------
 
-_HARDWARE: dict[str, dict[str, Any]] = {}  # characteristics -> 3.0 hardware (copied)
+_HARDWARE: Final[dict[str, dict[str, Any]]] = {}  # characteristics -> 3.0 hardware (copied)
 
 
 @EXPRESS.plan("MachineProvisioned", 1, "MachineProvisioned", 4)
@@ -383,14 +471,15 @@ def _learn_hardware(characteristics: Any) -> dict[str, Any] | None:
 
 # --- MachineAgentToolsSet 1 (3.0: MachineAgentBinarySet, series -> OS name) ------------------
 
-_AGENT_VERSIONS: dict[str, str] = {}  # tools version -> valid agent binary version
+_TOOLS_KEY_COUNT: Final = len(v3_0.TOOLS_KEYS)
+_AGENT_VERSIONS: Final[dict[str, str]] = {}  # tools version -> valid agent binary version
 
 
 @EXPRESS.plan("MachineAgentToolsSet", 1, "MachineAgentBinarySet", 2)
 def machine_agent_tools_set(data: Payload, stream: str, providers: Providers) -> Result | None:
     """The tools map's fields, the version's series part becoming the OS name."""
     tools = data["tools"]
-    if len(data) != 1 or type(tools) is not dict or len(tools) != len(v3_0.TOOLS_KEYS):
+    if len(data) != 1 or type(tools) is not dict or len(tools) != _TOOLS_KEY_COUNT:
         return None
     version = _AGENT_VERSIONS.get(tools["version"]) or _learn_agent_version(tools["version"])
     url = tools["url"]
@@ -421,13 +510,17 @@ def _learn_agent_version(tools_version: Any) -> str | None:
 # --- MachineLifeChanged 1 and MachineSupportedContainersSet 1 (2.0) -------------------------
 
 
+# Module attributes cost a lookup per use; a Final alias of a tuple is a C constant.
+_LIFE_NAMES: Final[tuple[str, ...]] = tuple(v2_0.LIFE_NAMES)
+
+
 @EXPRESS.plan("MachineLifeChanged", 1, "MachineLifeChanged", 2)
 def machine_life_changed(data: Payload, stream: str, providers: Providers) -> Result | None:
     """life 0/1/2 becomes alive/dying/dead, with force false."""
     life = data["life"]
-    if len(data) != 1 or type(life) is not int or not 0 <= life < len(v2_0.LIFE_NAMES):
+    if len(data) != 1 or type(life) is not int or not 0 <= life < len(_LIFE_NAMES):
         return None
-    data["life"] = v2_0.LIFE_NAMES[life]
+    data["life"] = _LIFE_NAMES[life]
     data["force"] = False
     return "MachineLifeChanged", 2, data
 

@@ -20,6 +20,7 @@ from typing import Final, TypeVar
 
 from eventstate.domain.catalogue import RETIRED_TYPE
 from eventstate.releases import RELEASES
+from upcasters.native import source_text
 from upcasters.steps import Payload, StepFunction
 
 F = TypeVar("F", bound=StepFunction)
@@ -198,8 +199,8 @@ def _module(name: str) -> ModuleType:
 
 def _source(module: ModuleType) -> str:
     try:
-        return inspect.getsource(module)
-    except (OSError, TypeError):  # no source shipped: fall back to the compiled code
+        return source_text(module)  # also of a module compiled to C: what it was built from
+    except OSError:  # no source shipped: fall back to the compiled code
         code = [
             marshal.dumps(value.__code__)
             for value in vars(module).values()

@@ -8,8 +8,10 @@ the same walk for callers that only want the verdict.
 from __future__ import annotations
 
 import dis
+import inspect
 from collections.abc import Sequence
 from dataclasses import dataclass
+from inspect import Parameter
 from typing import TYPE_CHECKING
 
 from eventstate.domain.catalogue import CURRENT_SCHEMAS
@@ -185,11 +187,23 @@ def _check_express(families: dict[str, Family], plans: Sequence[ExpressPlan]) ->
                 f"{where}: {plan.label} leads to {plan.to_type} {plan.to_schema}, the chain "
                 f"to {final.type_name} {final.schema} at {CODE_RELEASE}"
             )
-        code = getattr(plan.function, "__code__", None)
-        if code is None or code.co_argcount != 3:
+        if _positional_parameters(plan.function) != 3:
             raise ChainError(
                 f"{where}: {plan.label} must be a function of (data, stream, providers)"
             )
+
+
+def _positional_parameters(function: object) -> int | None:
+    """How many positional parameters `function` takes (compiled to C or not); None
+    when it is not a function with a signature."""
+    try:
+        parameters = inspect.signature(function).parameters.values()  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    positional = (Parameter.POSITIONAL_ONLY, Parameter.POSITIONAL_OR_KEYWORD)
+    if any(p.kind not in positional or p.default is not Parameter.empty for p in parameters):
+        return None
+    return len(parameters)
 
 
 _LOADS = frozenset({"LOAD_FAST", "LOAD_FAST_CHECK", "LOAD_FAST_LOAD_FAST", "LOAD_DEREF"})

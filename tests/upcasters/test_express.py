@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import copy
-import inspect
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -240,8 +239,8 @@ def test_caches_stay_correct_when_they_overflow(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setattr(express, "ADDRESS_CACHE_LIMIT", 3)
     caches = ("_MACHINE_IDS", "_UNITS", "_APPLICATIONS", "_ADDRESS_TEMPLATES", "_CHANGE_PLANS")
     caches += ("_HARDWARE", "_AGENT_VERSIONS")
-    for name in caches:
-        monkeypatch.setattr(express, name, type(getattr(express, name))())
+    for name in caches:  # each starts empty (caches only: clearing loses nothing)
+        getattr(express, name).clear()
     for _ in range(2):
         test_express_takes_every_express_event_of_the_fixture_log()
     assert all(0 < len(getattr(express, name)) <= 3 for name in caches)
@@ -356,6 +355,72 @@ def test_registration_records_the_plan() -> None:
 
 
 def test_fingerprint_covers_the_express_plans_and_their_source() -> None:
-    assert inspect.getsource(express) in CHAIN.spec.sources
+    # Read from the file: the module may run compiled (upcasters/native.py).
+    source = Path(express.__file__ or "").with_name("express.py").read_text(encoding="utf-8")
+    assert source in CHAIN.spec.sources
     fewer = Chain(replace(CHAIN.spec, express=CHAIN.spec.express[1:]))
     assert fewer.fingerprint() != CHAIN.fingerprint()
+
+
+# --- addresses classified on sight -------------------------------------------------------
+
+OCTET = st.one_of(
+    st.integers(0, 999).map(str),
+    st.integers(0, 99).map(lambda n: f"0{n}"),  # leading zeros: not a quad
+    st.sampled_from(["", "-1", "1a", "\u0661", "+1", " 1"]),
+)
+QUADISH = st.lists(OCTET, min_size=1, max_size=6).map(".".join)
+LABEL = st.text("abcXYZ019-_.:\u00e9", min_size=0, max_size=12)
+HOSTISH = st.one_of(
+    st.lists(LABEL, min_size=1, max_size=5).map(".".join),
+    st.builds(lambda name, end: name + end, LABEL, st.sampled_from([".internal", ".LOCAL", ""])),
+    st.text(st.characters(codec="utf-8"), max_size=20),
+    st.integers(60, 70).map(lambda n: "a" * n + ".com"),  # the 63-character label limit
+)
+QUAD_SCOPES = ("local-machine", "local-cloud", "public")
+HOST_SCOPES = (None, "local-cloud", "public")
+
+
+@SETTINGS
+@given(st.one_of(QUADISH, HOSTISH))
+def test_addresses_classified_on_sight_as_the_classifier_does(value: str) -> None:
+    """The express plan's own readers of dotted quads and host names give exactly what
+    upcasters.addresses (the 1.18 rule) gives, or leave the value to it."""
+    from upcasters.addresses import classify_address
+
+    expected = classify_address(value)
+    quad = express._quad_scope(value)
+    if quad >= 0:
+        assert expected == ("ipv4", QUAD_SCOPES[quad])
+        return
+    assert expected is None or expected[0] != "ipv4"
+    if ":" in value:
+        return  # IPv6 or nothing: the classifier's, through the cache
+    host = express._hostname_scope(value)
+    if host >= 0:
+        assert expected == ("hostname", HOST_SCOPES[host])
+    else:
+        assert expected is None
+
+
+@pytest.mark.parametrize(
+    ("value", "quad", "host"),
+    [
+        ("10.1.2.3", 1, -1),
+        ("172.16.0.1", 1, -1),
+        ("172.32.0.1", 2, -1),
+        ("192.168.9.9", 1, -1),
+        ("127.0.0.1", 0, -1),
+        ("8.8.8.8", 2, -1),
+        ("10.0.0.256", -1, -1),
+        ("010.0.0.1", -1, -1),
+        ("1.2.3", -1, -1),
+        ("juju-1.internal", -1, 1),
+        ("ns1.example.com", -1, 2),
+        ("-bad.example.com", -1, -1),
+        ("example.123", -1, -1),
+    ],
+)
+def test_addresses_classified_on_sight_examples(value: str, quad: int, host: int) -> None:
+    assert express._quad_scope(value) == quad
+    assert express._hostname_scope(value) == host

@@ -14,7 +14,8 @@ from eventstate.releases import CODE_RELEASE
 @click.option("--json", "as_json", is_flag=True, help="Print the chains as JSON.")
 def upcasters_command(as_json: bool) -> None:
     """Each event type's upcaster chain, release by release."""
-    from upcasters import CHAIN
+    from upcasters import CHAIN, express
+    from upcasters.native import is_compiled
 
     steps = CHAIN.describe()
     if as_json:
@@ -39,6 +40,9 @@ def upcasters_command(as_json: bool) -> None:
     shortcuts = ", ".join(f"{plan.from_type} {plan.from_schema}" for plan in CHAIN.spec.express)
     if shortcuts:
         click.echo(f"express shortcuts to {CODE_RELEASE} (same results as the steps): {shortcuts}")
+        # Operators checking speed: compiled C, or the source (same results, slower).
+        how = "compiled (mypyc)" if is_compiled(express) else "running from source"
+        click.echo(f"express module {how}: {express.__file__}")
     click.echo(f"chain fingerprint {CHAIN.fingerprint()}")
 
 
