@@ -105,3 +105,28 @@ def test_pure_python_on_request_and_the_cli_says_which(package_copy: Path) -> No
         env={k: v for k, v in os.environ.items() if k != PURE_PYTHON_VARIABLE},
     ).stdout
     assert "express module compiled (mypyc)" in compiled_out
+
+
+def test_the_express_contract_holds_for_the_source_too() -> None:
+    """Whichever a machine runs, the express functions equal the steps: the contract
+    tests again, in an interpreter that imports the source."""
+    environment = {**os.environ, PURE_PYTHON_VARIABLE: "1"}
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "no:xdist",
+            str(REPO / "tests" / "upcasters" / "test_express.py"),
+        ],
+        capture_output=True,
+        text=True,
+        env=environment,
+        cwd=REPO,
+    )
+    assert result.returncode == 0, result.stdout[-2000:]
+    assert " passed" in result.stdout
