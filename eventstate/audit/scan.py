@@ -7,19 +7,22 @@ to today's schema and is a valid 3.0 payload; the fold accepts it. The upcast ev
 straight into a fresh fold (a MemoryDocumentSet), which is compared with the stored
 projection copy when the pass reaches the copy's position.
 
-A pass can be one *share* of the work (verify.py runs shares in parallel processes):
-every share reads every row, checks the hashes of the positions `p % shares == share`
-(a hash check needs only the row and the previous row's stored hash), and decodes,
-upcasts and folds only the streams of its models. Models fold independently (no
-document depends on another model's streams), so shares never need each other's state.
+A pass can be one *share* of the work (verify.py runs shares in parallel processes).
+Share k of n checks the log's order for its span of positions (plan.span: the positions,
+the hash chain; a hash check needs only the row and the previous row's stored hash, read
+once before the span starts), and checks, decodes, upcasts and folds the streams of its
+partition (`stream_partition(stream, n) == k`: a model's streams share one) over the
+whole log. Models fold independently (no document depends on another model's streams),
+so shares never need each other's state. The backend reads a share only the rows that
+are in its span or its partition. One share (n = 1) spans the whole log.
 """
 
 from __future__ import annotations
 
 import gc
 import inspect
-import zlib
 from collections.abc import Callable, Generator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from hashlib import sha256
 from itertools import chain
@@ -49,7 +52,7 @@ from eventstate.audit.report import (
     WARNING,
     Problem,
 )
-from eventstate.backends.base import Backend
+from eventstate.backends.base import Backend, FullRow, share_rows, stream_partition
 from eventstate.domain.catalogue import VALIDATORS
 from eventstate.errors import CorruptEventError, EventStateError, UpcastError
 from eventstate.hashing import GENESIS
@@ -70,21 +73,15 @@ from projections.fold import EventTuple
 from projections.storage import MACHINE, UNIT, CopyInfo
 from projections.storage import MODEL as MODEL_KIND
 
-# (position, stream, version, type, schema, recorded_at_us, state, hash)
-FullRow = tuple[int, str, int, str, int, int, bytes, bytes]
-
 # Beyond this many problems of one check, a report says how many more there were: a
 # wholesale-damaged store must not bury the first findings or exhaust memory.
 MAX_PER_CHECK: Final = 1000
 TICK: Final = 8192  # rows between progress calls
 
 
-def share_of(model_uuid: str | None, shares: int) -> int:
-    """Which share verifies a model (upgrade streams: share 0). crc32, not hash():
-    every process must agree, and str hashes differ between processes."""
-    if shares == 1 or not model_uuid:
-        return 0
-    return zlib.crc32(model_uuid.encode()) % shares
+def share_of(stream: str, shares: int) -> int:
+    """Which share checks and folds a stream: its partition, the backend's filter."""
+    return 0 if shares == 1 else stream_partition(stream, shares)
 
 
 @dataclass(frozen=True)
@@ -93,6 +90,13 @@ class ScanPlan:
     shares: int
     upto: int  # the last position to verify
     copy: CopyInfo | None  # the projection copy to compare with (None: there is none)
+    # The positions whose order and hashes this share checks (low, high: both included;
+    # empty when low > high). None: the whole log.
+    span: tuple[int, int] | None = None
+
+    @property
+    def positions(self) -> tuple[int, int]:
+        return (1, self.upto) if self.span is None else self.span
 
 
 @dataclass(frozen=True)
@@ -108,13 +112,13 @@ class VersionGap:
 
 @dataclass
 class ScanResult:
-    rows: int = 0  # rows read (every share reads every row)
+    rows: int = 0  # rows read (those of the span and of the partition)
     events: int = 0  # rows of this share's streams
     streams: int = 0
     documents: int = 0  # stored documents compared
     compared_at: int | None = None  # the copy's position they were compared at
-    last: FullRow | None = None  # the last row read (head check)
-    missing_positions: list[tuple[int, int]] = field(default_factory=list)  # share 0
+    last: FullRow | None = None  # the span's last row (the log's last: head check)
+    missing_positions: list[tuple[int, int]] = field(default_factory=list)  # in the span
     gaps: list[VersionGap] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
 
@@ -130,7 +134,7 @@ class Scan:
     ) -> None:
         self.store = store
         self.plan = plan
-        self.tick = tick
+        self.tick = tick or _no_tick
         self.result = ScanResult()
         self.docs = FreshDocuments()
         self.fold = Fold(self.docs)
@@ -139,10 +143,19 @@ class Scan:
         # one dict lookup per row.
         self._streams: dict[str, list[Any]] = {}
         self._model_providers: dict[str, str | None] = {}
-        self._rows: Iterator[FullRow] = full_rows(store.backend)
+        self._rows: Iterator[FullRow] = plan_rows(store.backend, plan)
         self._pending: FullRow | None = None
+        # The position of the next progress call (never, without a progress callback).
+        self._next_tick = TICK if tick is not None else plan.upto + 1
         self._previous_hash = GENESIS
-        self._expected = 1  # the next position
+        self._expected = 1  # the next position of the span
+        low, high = plan.positions
+        if 1 < low <= high:
+            # The chain goes on from the row before the span (which may be further
+            # back than low - 1, if rows there were deleted).
+            before = hash_before(store.backend, low)
+            if before is not None:
+                self._expected, self._previous_hash = before[0] + 1, before[1]
         self._current: FullRow | None = None  # the row of the event being folded
         # Version jumps (stream, last version, version, their positions), and versions
         # that came after a higher one: settled into problems when the pass ends.
@@ -152,17 +165,7 @@ class Scan:
     # --- driving -------------------------------------------------------------------
 
     def run(self) -> ScanResult:
-        # No cycle collection during the pass: it makes no cyclic garbage, and each
-        # collection would walk every document and stored copy held (seconds in all).
-        collecting = gc.isenabled()
-        gc.disable()
-        try:
-            return self._run()
-        finally:
-            if collecting:
-                gc.enable()
-
-    def _run(self) -> ScanResult:
+        """The pass (best inside `collection_paused`)."""
         plan = self.plan
         if plan.copy is not None:
             mine = None if plan.shares == 1 else self._owns
@@ -180,7 +183,7 @@ class Scan:
         return self.result
 
     def _owns(self, model_uuid: str) -> bool:
-        return share_of(model_uuid, self.plan.shares) == self.plan.share
+        return share_of(model_stream(model_uuid), self.plan.shares) == self.plan.share
 
     def _fold_until(self, stop: int) -> None:
         events = self._events(stop)
@@ -200,7 +203,8 @@ class Scan:
     def _events(self, stop: int) -> Generator[EventTuple, None, None]:
         """Check rows up to position `stop`; yield this share's events, upcast."""
         plan = self.plan
-        share, shares, upto = plan.share, plan.shares, plan.upto
+        upto = plan.upto
+        low, high = plan.positions
         result = self.result
         streams = self._streams
         unpack = self.store.codec.unpack
@@ -215,6 +219,7 @@ class Scan:
             self._pending = None
         read = events = 0
         last = None
+        next_tick = self._next_tick
         try:
             for row in rows:
                 position, stream, version, type_name, schema, recorded_at, state, stored = row
@@ -223,20 +228,21 @@ class Scan:
                         self._pending = row
                     return
                 read += 1
-                last = row
-                after_gap = position != expected
-                if after_gap:
-                    self._missing(expected, position)
-                expected = position + 1
-                if position % shares == share:
+                if low <= position <= high:
+                    last = row
+                    after_gap = position != expected
+                    if after_gap:
+                        self._missing(expected, position)
+                    expected = position + 1
                     header = (
                         f"{stream}\x00{version}\x00{type_name}\x00{schema}\x00{recorded_at}\x00"
                     )
                     if sha256(previous + header.encode() + state).digest() != stored:
                         self._hash_broken(row, after_gap)
-                previous = stored
-                if tick is not None and not position % TICK:
+                    previous = stored
+                if position >= next_tick:
                     tick(position)
+                    next_tick = position + TICK
                 info = streams.get(stream)
                 if info is None:
                     info = self._new_stream(stream)
@@ -279,6 +285,7 @@ class Scan:
         finally:
             self._previous_hash = previous
             self._expected = expected
+            self._next_tick = next_tick
             result.rows += read
             result.events += events
             if last is not None:
@@ -286,16 +293,17 @@ class Scan:
 
     def _new_stream(self, stream: str) -> list[Any]:
         """[is it this share's, last version, provider type, last position]."""
+        shares = self.plan.shares
+        mine = shares == 1 or stream_partition(stream, shares) == self.plan.share
+        info: list[Any] = [mine, 0, None, 0]
+        self._streams[stream] = info
+        if not mine:
+            return info  # only its hashes are this share's
         try:
             parsed: StreamId | None = parse_stream(stream)
         except EventStateError as exc:
             parsed, malformed = None, exc
         uuid = model_uuid_of(stream) if parsed is None else parsed.model_uuid
-        mine = share_of(uuid, self.plan.shares) == self.plan.share
-        info: list[Any] = [mine, 0, None, 0]
-        self._streams[stream] = info
-        if not mine:
-            return info
         if parsed is None:
             self._add(STREAM_ID, str(malformed), stream)
         elif parsed.kind == MODEL:
@@ -349,8 +357,6 @@ class Scan:
         return problem
 
     def _missing(self, expected: int, position: int) -> None:
-        if self.plan.share != 0:
-            return  # every share sees the same rows; one reports
         if position < expected:
             self._add(
                 POSITIONS, f"position {position} comes after {expected - 1}", None, None, position
@@ -492,6 +498,45 @@ class Scan:
         ]
 
 
+@contextmanager
+def collection_paused() -> Iterator[None]:
+    """No cycle collection while Scans run and are freed. A pass makes no cyclic
+    garbage, and every collection would walk every document and stored copy a Scan
+    holds (seconds in all); freed before collection resumes, they are not walked when
+    it does either (objects made while it is paused wait in its youngest generation)."""
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def plan_rows(backend: Backend, plan: ScanPlan) -> Iterator[FullRow]:
+    """The rows a share reads: those of its span and of its partition, up to plan.upto."""
+    span = plan.positions
+    read = getattr(backend, "iter_full_rows_share", None)
+    if read is not None:
+        rows: Iterator[FullRow] = read(0, plan.upto, span, plan.share, plan.shares)
+        return rows
+    return share_rows(full_rows(backend), plan.upto, span, plan.share, plan.shares)
+
+
+def hash_before(backend: Backend, position: int) -> tuple[int, bytes] | None:
+    """(position, stored hash) of the last row before `position`, if there is one."""
+    read = getattr(backend, "hash_before", None)
+    if read is not None:
+        found: tuple[int, bytes] | None = read(position)
+        return found
+    last = None
+    for row in backend.iter_hashes():
+        if row[0] >= position:
+            break
+        last = row
+    return last
+
+
 def full_rows(backend: Backend, after: int = 0) -> Iterator[FullRow]:
     """Rows with their stored hash, in position order, paged by the backend."""
     rows = getattr(backend, "iter_full_rows", None)
@@ -505,6 +550,10 @@ def full_rows(backend: Backend, after: int = 0) -> Iterator[FullRow]:
             backend.iter_log(after), backend.iter_hashes(after), strict=True
         )
     )
+
+
+def _no_tick(_position: int) -> None:
+    pass
 
 
 def _where(row: FullRow) -> str:

@@ -11,7 +11,8 @@ event's hash: the only check that sees a truncated tail (no row is left to break
 
 Verify only reads: it never catches a projection up or writes a document. A copy
 behind the log head is compared at its own position. Large logs are verified by
-several processes, each taking a share of the models (scan.py explains the split).
+several processes, each taking a share of the models and a span of the positions
+(scan.py explains the split, split.py sizes the spans).
 """
 
 from __future__ import annotations
@@ -23,8 +24,9 @@ from typing import Final
 
 from eventstate.audit.redact import redact_text
 from eventstate.audit.report import HEAD, PROJECTION, Problem, VerifyReport
-from eventstate.audit.scan import Scan, ScanPlan, ScanResult, VersionGap
-from eventstate.backends.base import Backend, StoreMeta
+from eventstate.audit.scan import Scan, ScanPlan, ScanResult, VersionGap, collection_paused
+from eventstate.audit.split import split_spans
+from eventstate.backends.base import Backend, FullRow, StoreMeta
 from eventstate.errors import EventStateError, ValidationError
 from eventstate.gating import check_readable
 from eventstate.hashing import GENESIS
@@ -58,21 +60,19 @@ def verify(
     if upto is not None and upto < 0:
         raise ValidationError(f"upto must be a position >= 0, not {upto}")
     limit = head if upto is None else min(upto, head)
-    copy = _live_copy(store)
-    if copy is not None and limit < head and copy.info.position > limit:
-        copy = None  # folded past the part verified: nothing comparable
     shares = _shares(store, limit, workers)
-    plans = [
-        ScanPlan(share, shares, limit, None if copy is None else copy.info)
-        for share in range(shares)
-    ]
-    if shares == 1:
-        tick = None if progress is None else (lambda done: progress(done, limit))
-        results = [Scan(store, plans[0], tick).run()]
-    else:
-        from eventstate.audit.parallel import run_shares
+    with collection_paused():
+        if shares == 1:
+            copy, plans = _plan(store, head, limit, 1)
+            tick = None if progress is None else (lambda done: progress(done, limit))
+            results = [Scan(store, plans[0], tick).run()]
+        else:
+            from eventstate.audit.parallel import Workers
 
-        results = run_shares(store, plans, progress)
+            with Workers(store.url, shares - 1) as pool:
+                # The workers start up meanwhile.
+                copy, plans = _plan(store, head, limit, shares)
+                results = pool.run(store, plans, progress)
     if progress is not None:
         progress(limit, limit)
     # The recorded head hash belongs to the real head: only a pass to it can check it.
@@ -81,6 +81,31 @@ def verify(
 
 
 # --- before the pass ------------------------------------------------------------------
+
+
+def _plan(
+    store: EventStore, head: int, limit: int, shares: int
+) -> tuple[LiveCopy | None, list[ScanPlan]]:
+    """The copy to compare with, and what each share does (split.py)."""
+    copy = _live_copy(store)
+    if copy is not None and limit < head and copy.info.position > limit:
+        copy = None  # folded past the part verified: nothing comparable
+    info = None if copy is None else copy.info
+    if shares == 1:
+        return copy, [ScanPlan(0, 1, limit, info)]
+    spans = split_spans(limit, _partition_sizes(store, shares))
+    return copy, [ScanPlan(share, shares, limit, info, span) for share, span in enumerate(spans)]
+
+
+def _partition_sizes(store: EventStore, shares: int) -> list[int] | None:
+    """About how many events each share's partition holds, when the backend can tell
+    cheaply (the projections' rebuild partitions are the same)."""
+    try:
+        from projections.storage import storage_for
+
+        return storage_for(store).partition_sizes(shares)
+    except EventStateError:
+        return None
 
 
 def _stable_head(backend: Backend) -> tuple[StoreMeta, int]:
@@ -126,7 +151,7 @@ def _shares(store: EventStore, head: int, workers: int | None) -> int:
         return max(1, workers)
     if head < PARALLEL_FROM:
         return 1
-    # Every share reads every row: one on a busy CPU costs more than it saves.
+    # A share on a busy CPU costs more than it saves.
     return max(1, min(round(idle_cpus()), MAX_WORKERS))
 
 
@@ -141,19 +166,20 @@ def _report(
     shares: int,
     seconds: float,
 ) -> VerifyReport:
-    first = results[0]  # share 0 also reports positions and the last row
+    # The log's last row: the last of the last share whose span holds any.
+    last = max((r.last for r in results if r.last is not None), default=None)
     problems = [problem for result in results for problem in result.problems]
     problems = _pin_deleted_events(problems, results)
-    last_hash = first.last[7] if first.last is not None else GENESIS
+    last_hash = last[7] if last is not None else GENESIS
     if meta is not None:
-        problems += _head_problems(meta, head, first, copy)
+        problems += _head_problems(meta, head, last, copy)
     problems += _unaccounted_documents(copy, results)
     problems.sort(key=Problem.sort_key)
     return VerifyReport(
         events=sum(result.events for result in results),
         streams=sum(result.streams for result in results),
         head=head,
-        head_hash=last_hash.hex() if first.last is not None else "",
+        head_hash=last_hash.hex() if last is not None else "",
         projection=None if copy is None else copy.name,
         documents=sum(result.documents for result in results),
         workers=shares,
@@ -183,7 +209,7 @@ def _pin_deleted_events(problems: list[Problem], results: list[ScanResult]) -> l
     """A stream missing one version, between two of its events with exactly one deleted
     position between them that no other such stream also claims: that position was the
     missing event's."""
-    missing = results[0].missing_positions
+    missing = [span for result in results for span in result.missing_positions]
     if not missing:
         return problems
     claims: dict[int, list[VersionGap]] = {}
@@ -206,10 +232,9 @@ def _pin_deleted_events(problems: list[Problem], results: list[ScanResult]) -> l
 
 
 def _head_problems(
-    meta: StoreMeta, head: int, first: ScanResult, copy: LiveCopy | None
+    meta: StoreMeta, head: int, last: FullRow | None, copy: LiveCopy | None
 ) -> list[Problem]:
     found: list[Problem] = []
-    last = first.last
     recorded = meta.head_hash or (GENESIS if head == 0 else b"")
     expected = last[7] if last is not None else GENESIS
     if recorded != expected:

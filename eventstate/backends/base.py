@@ -14,9 +14,37 @@ from typing import Any, Protocol
 Row = tuple[int, str, int, str, int, int, bytes]
 # (stream, version, type, schema, recorded_at_us, state): an event about to be appended
 NewRow = tuple[str, int, str, int, int, bytes]
+# A Row with its stored hash appended: what `verify` reads.
+FullRow = tuple[int, str, int, str, int, int, bytes, bytes]
 
 AVAILABLE = "available"
 UPGRADING = "upgrading"
+
+
+def stream_partition(stream: str, parts: int) -> int:
+    """Which of `parts` partitions a stream's events fall in: the code point of the
+    character after the stream id's first colon (of the id's first character when it
+    has no colon; 0 when there is none), modulo `parts`. A model's streams (`model:U`,
+    `machine:U:N`, `unit:U:NAME`) share one. The same function as the projections'
+    rebuild partitions (projections.storage.base.partition_of), which this layer cannot
+    import. SQL: `IFNULL(unicode(substr(stream, instr(stream, ':') + 1)), 0) % parts`."""
+    rest = stream[stream.find(":") + 1 :]
+    return ord(rest[0]) % parts if rest else 0
+
+
+def share_rows(
+    rows: Iterable[FullRow], upto: int, span: tuple[int, int], part: int, parts: int
+) -> Iterator[FullRow]:
+    """What `Backend.iter_full_rows_share` returns, filtered here from `rows` (full rows
+    in position order after some position): a backend that cannot filter where its
+    rows are filters with this."""
+    low, high = span
+    for row in rows:
+        position = row[0]
+        if position > upto:
+            return
+        if low <= position <= high or stream_partition(row[1], parts) == part:
+            yield row
 
 
 @dataclass(frozen=True)
@@ -107,6 +135,19 @@ class Backend(Protocol):
 
     def iter_full_rows(self, after: int = 0) -> Iterator[tuple[Any, ...]]:
         """Rows with their stored hash appended, in position order, for `verify`."""
+        ...
+
+    def iter_full_rows_share(
+        self, after: int, upto: int, span: tuple[int, int], part: int, parts: int
+    ) -> Iterator[tuple[Any, ...]]:
+        """The full rows (iter_full_rows) with position in (after, upto] that one share of
+        `verify` needs: those with a position in `span` (low, high: both included) and
+        those of a stream with `stream_partition(stream, parts) == part`, in position
+        order, paged. Filtered where the rows are (`share_rows` is the definition)."""
+        ...
+
+    def hash_before(self, position: int) -> tuple[int, bytes] | None:
+        """(position, stored hash) of the last row before `position`; None if none."""
         ...
 
     def head(self) -> int:

@@ -24,6 +24,7 @@ See docs/mongodb.md for deployment.
 
 from __future__ import annotations
 
+import re
 import threading
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -43,7 +44,14 @@ from pymongo import ASCENDING, DESCENDING, MongoClient, ReadPreference
 from pymongo.collection import Collection
 from pymongo.errors import ConfigurationError, DuplicateKeyError, OperationFailure
 
-from eventstate.backends.base import LeaseState, NewRow, Row, StoreMeta, WriteGuard
+from eventstate.backends.base import (
+    LeaseState,
+    NewRow,
+    Row,
+    StoreMeta,
+    WriteGuard,
+    stream_partition,
+)
 from eventstate.backends.mongo.clock import ServerClock
 from eventstate.backends.mongo.context import Context, Session
 from eventstate.backends.mongo.documents import (
@@ -406,6 +414,35 @@ class MongoBackend(ProcessRecorder):
             for doc in docs:
                 yield (*to_row(doc), bytes(doc["hash"]))
 
+    def iter_full_rows_share(
+        self, after: int, upto: int, span: tuple[int, int], part: int, parts: int
+    ) -> Iterator[tuple[Any, ...]]:
+        """The server sends the span and a superset of the partition (_partition_filter);
+        the rest of the filter runs here."""
+        fields = {**ROW_FIELDS, "hash": 1}
+        low, high = span
+        extra: Doc = {}
+        if parts > 1:
+            extra = {"$or": [{"_id": {"$gte": low, "$lte": high}}, _partition_filter(part, parts)]}
+        for docs in self._pages("read the log", after, upto, extra, fields, 20_000):
+            for doc in docs:
+                row = (*to_row(doc), bytes(doc["hash"]))
+                if parts == 1 or low <= row[0] <= high or stream_partition(row[1], parts) == part:
+                    yield row
+
+    def hash_before(self, position: int) -> tuple[int, bytes] | None:
+        ctx = self._ctx
+
+        def read(session: Session) -> Doc | None:
+            top = min(position - 1, ctx.visible_head(session))
+            found: Doc | None = ctx.events.find_one(
+                {"_id": {"$lte": top}}, {"hash": 1}, sort=[("_id", DESCENDING)], session=session
+            )
+            return found
+
+        doc = ctx.sessions.run("read a hash", read)
+        return None if doc is None else (int(doc["_id"]), bytes(doc["hash"]))
+
     # --- the upgrade lease (mongo/lease.py: server clock, fencing tokens) ----------------
 
     def read_lease(self) -> LeaseState | None:
@@ -553,6 +590,18 @@ class MongoBackend(ProcessRecorder):
             "read tracking",
             lambda s: self._writer.tracking.value(application_name, ctx.store_doc(s), s),
         )
+
+
+def _partition_filter(part: int, parts: int) -> Doc:
+    """A server-side superset of the streams with stream_partition(stream, parts) ==
+    part: those whose character after the first colon is an ASCII one of this part, and
+    every stream the ASCII test cannot decide (no colon, nothing after it, a non-ASCII
+    character). The same filter as the projections' partitioned rebuilds."""
+    ascii_ = "".join(f"\\x{c:02x}" for c in range(128) if c % parts == part)
+    undecided: Doc = {"stream": {"$not": re.compile(r"^[^:]*:[\x00-\x7f]")}}
+    if not ascii_:
+        return undecided
+    return {"$or": [{"stream": {"$regex": f"^[^:]*:[{ascii_}]"}}, undecided]}
 
 
 def _parse_originator(stream: str) -> UUID | str:
