@@ -25,9 +25,9 @@ def stream_partition(stream: str, parts: int) -> int:
     """Which of `parts` partitions a stream's events fall in: the code point of the
     character after the stream id's first colon (of the id's first character when it
     has no colon; 0 when there is none), modulo `parts`. A model's streams (`model:U`,
-    `machine:U:N`, `unit:U:NAME`) share one. The same function as the projections'
-    rebuild partitions (projections.storage.base.partition_of), which this layer cannot
-    import. SQL: `IFNULL(unicode(substr(stream, instr(stream, ':') + 1)), 0) % parts`."""
+    `machine:U:N`, `unit:U:NAME`) share one. The projections' rebuild partitions
+    (projections.storage.base.partition_of) are this function. SQL:
+    eventstate.backends.sqlite.PARTITION_SQL `% parts`."""
     rest = stream[stream.find(":") + 1 :]
     return ord(rest[0]) % parts if rest else 0
 

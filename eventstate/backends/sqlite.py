@@ -56,7 +56,9 @@ from eventstate.timeutil import format_us, now_us
 # Full rows (with the hash) per read of `verify`'s passes.
 _PAGE = 20_000
 # base.stream_partition in SQL, before the `% parts` (projections' rebuild partitions
-# use the same expression).
+# use it too): the code point of the character after the stream's first colon (0 when
+# there is none). A substring to the end is a little cheaper than one of length 1, and
+# this runs once per row of the log per partition.
 PARTITION_SQL = "IFNULL(unicode(substr(stream, instr(stream, ':') + 1)), 0)"
 _STREAM_VERSION_INDEX = "events_stream_version"
 _CREATE_STREAM_VERSION_INDEX = (

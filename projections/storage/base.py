@@ -33,7 +33,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Final, Protocol
 
-from eventstate.backends.base import Row
+from eventstate.backends.base import Row, stream_partition
 from eventstate.errors import EventStateError
 from projections.documents import Document, DocumentSet
 
@@ -76,13 +76,11 @@ def model_prefix(model_uuid: str) -> str:
     return f"{model_uuid} "
 
 
-def partition_of(stream: str, parts: int) -> int:
-    """The rebuild partition of a stream's events: by the first character of the model
-    uuid (the text after the stream kind's colon), so a model's streams share one.
-    A backend filtering server-side must compute exactly this (SQLite:
-    `IFNULL(unicode(substr(stream, instr(stream, ':') + 1)), 0) % parts`)."""
-    rest = stream[stream.find(":") + 1 :]
-    return ord(rest[0]) % parts if rest else 0
+# The rebuild partition of a stream's events: by the first character of the model uuid
+# (the text after the stream kind's colon), so a model's streams share one. The log's
+# own partition function, which verify's shares use too; a backend filtering
+# server-side computes exactly this (SQLite: eventstate.backends.sqlite.PARTITION_SQL).
+partition_of: Final = stream_partition
 
 
 def document_key(kind: str, doc: Document) -> str:

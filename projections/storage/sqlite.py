@@ -30,7 +30,7 @@ from itertools import chain
 from typing import Any
 
 from eventstate.backends.base import Row
-from eventstate.backends.sqlite import SQLiteBackend
+from eventstate.backends.sqlite import PARTITION_SQL, SQLiteBackend
 from eventstate.streams import KINDS as STREAM_KINDS
 from eventstate.timeutil import now_us
 from projections.documents import Document
@@ -89,10 +89,8 @@ _UPSERT_DOC = (
 # The event log's own table (eventstate.backends.sqlite), read for partitioned rebuilds.
 _LOG_COLUMNS = "position, stream, version, type, schema, recorded_at, state"
 _LOG_PAGE = 10_000
-# base.partition_of in SQL, before the `% parts`: the code point of the character after
-# the stream's first colon (0 when there is none). A substring to the end is a little
-# cheaper than one of length 1, and this runs once per row of the log per partition.
-_PARTITION_OF = "IFNULL(unicode(substr(stream, instr(stream, ':') + 1)), 0)"
+# base.partition_of in SQL, before the `% parts` (the backend's, which verify uses too).
+_PARTITION_OF = PARTITION_SQL
 _NEXT_STREAM = "SELECT stream FROM events WHERE stream >= ? AND stream < ? ORDER BY stream LIMIT 1"
 _COUNT_STREAMS = "SELECT COUNT(*) FROM events WHERE stream >= ? AND stream < ?"
 _LOAD_DOC = "SELECT doc FROM projection_documents WHERE copy_id = ? AND kind = ? AND key = ?"

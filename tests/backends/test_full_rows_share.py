@@ -1,7 +1,7 @@
 """The reads one share of `verify` makes, on every backend: `iter_full_rows_share` returns
 exactly the full rows `share_rows` picks (a span of positions, plus the streams of one
 partition), in position order and across pages; `hash_before` finds the row before a
-position, also across deleted ones. `stream_partition` is the projections' partition."""
+position, also across deleted ones."""
 
 from __future__ import annotations
 
@@ -12,10 +12,9 @@ from typing import Any
 import pytest
 
 from eventstate.backends import sqlite as sqlite_module
-from eventstate.backends.base import NewRow, share_rows, stream_partition
+from eventstate.backends.base import NewRow, share_rows
 from eventstate.backends.sqlite import SQLiteBackend
 from eventstate.gating import APPEND_GUARD
-from projections.storage.base import partition_of
 from tests.backends.mongomock_adapter import TARGET_NAMES, make_target, open_backend
 
 # Stream ids of every shape a partition must place: model, machine and unit streams of
@@ -67,11 +66,6 @@ def backend(request: pytest.FixtureRequest) -> Iterator[Any]:
         made.close()
     finally:
         target.cleanup()
-
-
-def test_stream_partition_is_the_projections_partition() -> None:
-    for stream, parts in itertools.product(STREAMS, range(1, 6)):
-        assert stream_partition(stream, parts) == partition_of(stream, parts), (stream, parts)
 
 
 def test_a_share_reads_its_span_and_its_partition(backend: Any) -> None:
