@@ -88,7 +88,7 @@ _UPSERT_DOC = (
 )
 # The event log's own table (eventstate.backends.sqlite), read for partitioned rebuilds.
 _LOG_COLUMNS = "position, stream, version, type, schema, recorded_at, state"
-_LOG_PAGE = 10_000
+_LOG_PAGE = 1_000
 # base.partition_of in SQL, before the `% parts` (the backend's, which verify uses too).
 _PARTITION_OF = PARTITION_SQL
 _NEXT_STREAM = "SELECT stream FROM events WHERE stream >= ? AND stream < ? ORDER BY stream LIMIT 1"
