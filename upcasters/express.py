@@ -55,9 +55,9 @@ V = TypeVar("V")
 # Distinct values remembered per cache; a log with more starts the cache afresh.
 # (Not Final: compiled code would inline a Final, and tests lower the limits.)
 CACHE_LIMIT = 65536
-# Addresses are the exception: a fleet's 1M-event log holds ~130k distinct ones, and
-# classifying one costs more than the rest of its event's upcast, on every read that
-# no longer finds it. At most ~30 MB (key, entry and index per address).
+# Addresses not classified on sight (IPv6: parsing one costs more than the rest of its
+# event's upcast) get a larger cache: a fleet's log may hold tens of thousands. At most
+# ~30 MB (key, entry and index per address).
 ADDRESS_CACHE_LIMIT = 1 << 18
 
 
@@ -148,7 +148,8 @@ def _learn_assignment(unit: Any, service: Any, machine_id: Any) -> str | None:
 _SPACE: Final = v2_7.DEFAULT_SPACE_ID
 _ORIGIN: Final = v1_18.ADDRESS_ORIGIN
 # address -> the 3.0 address map of its (type, scope), "value" to fill in: a copy and one
-# store per address, and a handful of shared templates.
+# store per address, and a handful of shared templates. Only for the addresses not
+# classified on sight (IPv6, mostly).
 _ADDRESS_TEMPLATES: Final[dict[str, dict[str, str | None]]] = {}
 _KIND_TEMPLATES: Final[dict[tuple[str, str], dict[str, str | None]]] = {}
 
