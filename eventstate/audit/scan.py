@@ -52,7 +52,7 @@ from eventstate.audit.report import (
     WARNING,
     Problem,
 )
-from eventstate.backends.base import Backend, FullRow, share_rows, stream_partition
+from eventstate.backends.base import FullRow, stream_partition
 from eventstate.domain.catalogue import VALIDATORS
 from eventstate.errors import CorruptEventError, EventStateError, UpcastError
 from eventstate.hashing import GENESIS
@@ -143,7 +143,9 @@ class Scan:
         # one dict lookup per row.
         self._streams: dict[str, list[Any]] = {}
         self._model_providers: dict[str, str | None] = {}
-        self._rows: Iterator[FullRow] = plan_rows(store.backend, plan)
+        self._rows: Iterator[FullRow] = store.backend.iter_full_rows_share(
+            0, plan.upto, plan.positions, plan.share, plan.shares
+        )
         self._pending: FullRow | None = None
         # The position of the next progress call (never, without a progress callback).
         self._next_tick = TICK if tick is not None else plan.upto + 1
@@ -153,7 +155,7 @@ class Scan:
         if 1 < low <= high:
             # The chain goes on from the row before the span (which may be further
             # back than low - 1, if rows there were deleted).
-            before = hash_before(store.backend, low)
+            before = store.backend.hash_before(low)
             if before is not None:
                 self._expected, self._previous_hash = before[0] + 1, before[1]
         self._current: FullRow | None = None  # the row of the event being folded
@@ -511,45 +513,6 @@ def collection_paused() -> Iterator[None]:
     finally:
         if collecting:
             gc.enable()
-
-
-def plan_rows(backend: Backend, plan: ScanPlan) -> Iterator[FullRow]:
-    """The rows a share reads: those of its span and of its partition, up to plan.upto."""
-    span = plan.positions
-    read = getattr(backend, "iter_full_rows_share", None)
-    if read is not None:
-        rows: Iterator[FullRow] = read(0, plan.upto, span, plan.share, plan.shares)
-        return rows
-    return share_rows(full_rows(backend), plan.upto, span, plan.share, plan.shares)
-
-
-def hash_before(backend: Backend, position: int) -> tuple[int, bytes] | None:
-    """(position, stored hash) of the last row before `position`, if there is one."""
-    read = getattr(backend, "hash_before", None)
-    if read is not None:
-        found: tuple[int, bytes] | None = read(position)
-        return found
-    last = None
-    for row in backend.iter_hashes():
-        if row[0] >= position:
-            break
-        last = row
-    return last
-
-
-def full_rows(backend: Backend, after: int = 0) -> Iterator[FullRow]:
-    """Rows with their stored hash, in position order, paged by the backend."""
-    rows = getattr(backend, "iter_full_rows", None)
-    if rows is not None:
-        full: Iterator[FullRow] = rows(after)
-        return full
-    # A backend without the one-query read: the log and the hashes side by side.
-    return (
-        (*row, stored)
-        for row, (_position, stored) in zip(
-            backend.iter_log(after), backend.iter_hashes(after), strict=True
-        )
-    )
 
 
 def _no_tick(_position: int) -> None:

@@ -50,7 +50,7 @@ from eventstate.backends.base import (
     Row,
     StoreMeta,
     WriteGuard,
-    stream_partition,
+    share_rows,
 )
 from eventstate.backends.mongo.clock import ServerClock
 from eventstate.backends.mongo.context import Context, Session
@@ -424,11 +424,12 @@ class MongoBackend(ProcessRecorder):
         extra: Doc = {}
         if parts > 1:
             extra = {"$or": [{"_id": {"$gte": low, "$lte": high}}, _partition_filter(part, parts)]}
-        for docs in self._pages("read the log", after, upto, extra, fields, 20_000):
-            for doc in docs:
-                row = (*to_row(doc), bytes(doc["hash"]))
-                if parts == 1 or low <= row[0] <= high or stream_partition(row[1], parts) == part:
-                    yield row
+        rows = (
+            (*to_row(doc), bytes(doc["hash"]))
+            for docs in self._pages("read the log", after, upto, extra, fields, 20_000)
+            for doc in docs
+        )
+        return share_rows(rows, upto, span, part, parts)
 
     def hash_before(self, position: int) -> tuple[int, bytes] | None:
         ctx = self._ctx

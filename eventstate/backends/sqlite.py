@@ -97,7 +97,7 @@ _INSERT = (
     "VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
 _SORT_THREADS = 2
-_COLUMNS = "position, stream, version, type, schema, recorded_at, state"
+LOG_COLUMNS = "position, stream, version, type, schema, recorded_at, state"
 _META_KEYS = ("release", "status", "upgrade_id", "upgrade_holder", "upgrade_since", "head_hash")
 
 
@@ -422,12 +422,12 @@ class SQLiteBackend(ProcessRecorder):
         with self._read() as c:
             if lte is None:
                 return c.execute(
-                    f"SELECT {_COLUMNS} FROM events WHERE stream = ? AND version > ? "
+                    f"SELECT {LOG_COLUMNS} FROM events WHERE stream = ? AND version > ? "
                     "ORDER BY version",
                     (stream, gt),
                 ).fetchall()
             return c.execute(
-                f"SELECT {_COLUMNS} FROM events WHERE stream = ? AND version > ? "
+                f"SELECT {LOG_COLUMNS} FROM events WHERE stream = ? AND version > ? "
                 "AND version <= ? ORDER BY version",
                 (stream, gt, lte),
             ).fetchall()
@@ -447,21 +447,14 @@ class SQLiteBackend(ProcessRecorder):
         if types:
             where += f" AND type IN ({','.join('?' * len(types))})"
             tail.extend(types)
-        statement = f"SELECT {_COLUMNS} FROM events WHERE {where} ORDER BY position LIMIT ?"
-        while True:
-            with self._read() as c:
-                rows: list[Row] = c.execute(statement, (after, *tail, page)).fetchall()
-            yield from rows
-            if len(rows) < page:
-                return
-            after = rows[-1][0]
+        return self.paged(f"SELECT {LOG_COLUMNS} FROM events WHERE {where}", after, tail, page)
 
     def iter_streams_prefix(self, prefix: str, after: int = 0) -> Iterator[Row]:
         # Range scan on the (stream, version) index: every stream id that starts with prefix.
         high = prefix + "\U0010ffff"
         with self._read() as c:
             rows: list[Row] = c.execute(
-                f"SELECT {_COLUMNS} FROM events WHERE stream >= ? AND stream < ? "
+                f"SELECT {LOG_COLUMNS} FROM events WHERE stream >= ? AND stream < ? "
                 "AND position > ? ORDER BY position",
                 (prefix, high, after),
             ).fetchall()
@@ -477,49 +470,44 @@ class SQLiteBackend(ProcessRecorder):
         return [r[0] for r in rows]
 
     def iter_hashes(self, after: int = 0) -> Iterator[tuple[int, bytes]]:
-        while True:
-            with self._read() as c:
-                rows = c.execute(
-                    "SELECT position, hash FROM events WHERE position > ? ORDER BY position "
-                    "LIMIT 50000",
-                    (after,),
-                ).fetchall()
-            yield from rows
-            if len(rows) < 50000:
-                return
-            after = rows[-1][0]
+        return self.paged("SELECT position, hash FROM events WHERE position > ?", after, (), 50_000)
 
     def iter_full_rows(self, after: int = 0) -> Iterator[tuple[Any, ...]]:
         """Every column including the hash, for `verify` (raw, no conversion)."""
-        while True:
-            with self._read() as c:
-                rows = c.execute(
-                    f"SELECT {_COLUMNS}, hash FROM events WHERE position > ? ORDER BY position "
-                    f"LIMIT {_PAGE}",
-                    (after,),
-                ).fetchall()
-            yield from rows
-            if len(rows) < _PAGE:
-                return
-            after = rows[-1][0]
+        statement = f"SELECT {LOG_COLUMNS}, hash FROM events WHERE position > ?"
+        return self.paged(statement, after, (), _PAGE)
 
     def iter_full_rows_share(
         self, after: int, upto: int, span: tuple[int, int], part: int, parts: int
     ) -> Iterator[tuple[Any, ...]]:
         """Filtered inside SQLite: a row of another share costs no Python object."""
         where = "position > ? AND position <= ?"
-        params: tuple[int, ...] = ()
+        params: tuple[int, ...] = (upto,)
         if parts > 1:
             where += f" AND (position BETWEEN ? AND ? OR {PARTITION_SQL} % ? = ?)"
-            params = (*span, parts, part)
-        statement = (
-            f"SELECT {_COLUMNS}, hash FROM events WHERE {where} ORDER BY position LIMIT {_PAGE}"
+            params = (upto, *span, parts, part)
+        return self.paged(
+            f"SELECT {LOG_COLUMNS}, hash FROM events WHERE {where}", after, params, _PAGE
         )
+
+    def paged(
+        self, select: str, after: int, params: Sequence[Any] = (), page: int = _LOG_PAGE
+    ) -> Iterator[Any]:
+        """The rows of `select` in position order after `after`, a query per `page` rows
+        (keyset paging). `select` selects position first and its WHERE starts with
+        `position > ?`; `params` are its other parameters. Pages are chained in C: a row
+        costs no Python frame on its way to the caller (the read paths' hot loop)."""
+        return itertools.chain.from_iterable(self._pages(select, after, params, page))
+
+    def _pages(
+        self, select: str, after: int, params: Sequence[Any], page: int
+    ) -> Iterator[list[Any]]:
+        statement = f"{select} ORDER BY position LIMIT ?"
         while True:
             with self._read() as c:
-                rows = c.execute(statement, (after, upto, *params)).fetchall()
-            yield from rows
-            if len(rows) < _PAGE:
+                rows = c.execute(statement, (after, *params, page)).fetchall()
+            yield rows
+            if len(rows) < page:
                 return
             after = rows[-1][0]
 

@@ -26,11 +26,10 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, nullcontext
-from itertools import chain
 from typing import Any
 
 from eventstate.backends.base import Row
-from eventstate.backends.sqlite import PARTITION_SQL, SQLiteBackend
+from eventstate.backends.sqlite import LOG_COLUMNS, PARTITION_SQL, SQLiteBackend
 from eventstate.streams import KINDS as STREAM_KINDS
 from eventstate.timeutil import now_us
 from projections.documents import Document
@@ -86,9 +85,6 @@ _COPY_COLUMNS = (
 _UPSERT_DOC = (
     "INSERT OR REPLACE INTO projection_documents (copy_id, kind, key, doc) VALUES (?, ?, ?, ?)"
 )
-# The event log's own table (eventstate.backends.sqlite), read for partitioned rebuilds.
-_LOG_COLUMNS = "position, stream, version, type, schema, recorded_at, state"
-_LOG_PAGE = 1_000
 # base.partition_of in SQL, before the `% parts` (the backend's, which verify uses too).
 _PARTITION_OF = PARTITION_SQL
 _NEXT_STREAM = "SELECT stream FROM events WHERE stream >= ? AND stream < ? ORDER BY stream LIMIT 1"
@@ -310,24 +306,15 @@ class SQLiteProjectionStorage:
 
     def iter_partition(self, after: int, upto: int, part: int, parts: int) -> Iterator[Row]:
         # The filter runs inside SQLite: other partitions' rows never become Python
-        # objects. Same function as base.partition_of. Pages are chained in C, so a
-        # row costs no Python frame on its way to the decoder.
-        return chain.from_iterable(self._partition_pages(after, upto, part, parts))
-
-    def _partition_pages(self, after: int, upto: int, part: int, parts: int) -> Iterator[list[Row]]:
+        # objects. Same function as base.partition_of.
         where = "position > ? AND position <= ?"
-        params: tuple[int, ...] = ()
+        params: tuple[int, ...] = (upto,)
         if parts > 1:
             where += f" AND {_PARTITION_OF} % ? = ?"
-            params = (parts, part)
-        statement = f"SELECT {_LOG_COLUMNS} FROM events WHERE {where} ORDER BY position LIMIT ?"
-        while True:
-            with self._backend.read_cursor() as c:
-                rows: list[Row] = c.execute(statement, (after, upto, *params, _LOG_PAGE)).fetchall()
-            yield rows
-            if len(rows) < _LOG_PAGE:
-                return
-            after = rows[-1][0]
+            params = (upto, parts, part)
+        select = f"SELECT {LOG_COLUMNS} FROM events WHERE {where}"
+        rows: Iterator[Row] = self._backend.paged(select, after, params)
+        return rows
 
     def partition_sizes(self, parts: int) -> list[int] | None:
         # Range counts on the (stream, version) index, one per stream kind and first
