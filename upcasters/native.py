@@ -5,7 +5,8 @@ module, the sha256 of the source it was compiled from (`<name>.source-sha256`). 
 would import a compiled module in preference to its `.py` even after the source was
 edited, so `load` checks the digest first: a compiled module runs only while its source
 is exactly what was compiled; otherwise (an edited source, a build without a compiler,
-or EVENTSTATE_PURE_PYTHON=1) the source itself is imported, under the same name.
+or EVENTSTATE_PURE_PYTHON=1) the source itself is imported, under the same name. A
+build shipped without its source is all there is, and is imported as it is.
 Either way the behaviour is the same; only the speed differs.
 """
 
@@ -42,6 +43,8 @@ def load(name: str) -> ModuleType:
     if not _is_extension(built):
         return importlib.import_module(name)
     source = source_path(name, built)
+    if not source.is_file():
+        return importlib.import_module(name)  # shipped without its source: all there is
     why_not = _why_not_compiled(built, source)
     if why_not is None:
         return importlib.import_module(name)

@@ -85,6 +85,12 @@ def test_a_build_without_its_digest_is_not_trusted(package_copy: Path) -> None:
     assert not compiled and path.endswith("express.py")
 
 
+def test_a_build_shipped_without_its_source_is_imported(package_copy: Path) -> None:
+    (package_copy / "upcasters" / "express.py").unlink()
+    compiled, path, _ = _probe(package_copy)
+    assert compiled and path.startswith(str(package_copy))
+
+
 def test_pure_python_on_request_and_the_cli_says_which(package_copy: Path) -> None:
     compiled, _, _ = _probe(package_copy, **{PURE_PYTHON_VARIABLE: "1"})
     assert not compiled
