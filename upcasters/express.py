@@ -16,12 +16,17 @@ The contract, checked by tests/upcasters/test_express.py against the stepwise ch
   steps, which give the result or the UpcastError. So every failure, and every odd
   shape an express function does not care to handle, reads exactly as before.
 
-Express functions reuse the release modules' frozen tables, and remember what they
-worked out per distinct value (a unit name, an address, a characteristics string)
-in plain sets and dicts: a fleet repeats the same values across many events. A value
-is remembered only once the catalogue's own 3.0 checks have accepted what it becomes,
-and only when it is an exact `str`, so a hit implies the value is a string equal to
-one that was checked (msgpack payloads hold no other type equal to a str).
+Express functions reuse the release modules' frozen tables. Names, machine ids and
+addresses are read on sight by small readers that accept exactly what the catalogue's
+3.0 tests and upcasters.addresses accept (property tests hold them to it), leaving
+anything odd to those: a fleet has too many distinct ones for a cache of them to stay
+in the CPU's cache, and a missed lookup costs more than reading one. What costs more
+to work out (a characteristics string, a config change's keys, an agent version) is
+remembered per distinct value in plain dicts: a fleet repeats those across many
+events. A value is remembered only once the catalogue's own 3.0 checks have accepted
+what it becomes, and only when it is an exact `str`, so a hit implies the value is a
+string equal to one that was checked (msgpack payloads hold no other type equal to a
+str).
 """
 
 from __future__ import annotations
@@ -36,7 +41,6 @@ from eventstate.domain.catalogue import (
     RETIRED_TYPE,
     VALID_BASE_NAMES,
     VALID_BASES,
-    is_machine_id,
 )
 from upcasters import v1_18, v2_0, v2_7, v3_0
 from upcasters.addresses import LOCAL_CLOUD_SUFFIXES, classify_address
@@ -55,14 +59,10 @@ V = TypeVar("V")
 # Distinct values remembered per cache; a log with more starts the cache afresh.
 # (Not Final: compiled code would inline a Final, and tests lower the limits.)
 CACHE_LIMIT = 65536
-# Addresses not classified on sight (IPv6: parsing one costs more than the rest of its
-# event's upcast) get a larger cache: a fleet's log may hold tens of thousands. At most
-# ~30 MB (key, entry and index per address).
-ADDRESS_CACHE_LIMIT = 1 << 18
 
 
-def _remember(cache: dict[K, V], key: K, value: V, limit: int | None = None) -> V:
-    if len(cache) >= (CACHE_LIMIT if limit is None else limit):
+def _remember(cache: dict[K, V], key: K, value: V) -> V:
+    if len(cache) >= CACHE_LIMIT:
         cache.clear()
     cache[key] = value
     return value
@@ -90,8 +90,6 @@ def _retirement(step: StepFunction, emptied: Payload) -> str:
 
 # --- shared values ------------------------------------------------------------------------
 
-_MACHINE_IDS: Final[dict[str, str]] = {}  # 1.x machine id -> its valid 3.0 form (lxc -> lxd)
-
 # series -> its 3.0 base as (os, channel), and as config writes it ("ubuntu@22.04"),
 # for the series of the 3.0 table whose base 3.0 accepts.
 _BASES: Final[dict[str, tuple[str, str]]] = {
@@ -103,11 +101,75 @@ _BASE_NAMES: Final[dict[str, str]] = {
     series: name for series in SERIES_3_0 if (name := v3_0.base_name(series)) in VALID_BASE_NAMES
 }
 
+# --- names and machine ids, read on sight --------------------------------------------------
+
+
+def _number_end(value: str, index: int, length: int) -> int:
+    """Where a decimal number starting at `index` ends ("0" or no leading zero); -1 if
+    there is none."""
+    if index >= length:
+        return -1
+    code = ord(value[index])
+    if code == 48:  # "0"
+        return index + 1
+    if not 49 <= code <= 57:
+        return -1
+    index += 1
+    while index < length and 48 <= ord(value[index]) <= 57:
+        index += 1
+    return index
+
+
+def _name_end(value: str, length: int) -> int:
+    """Where a name `[a-z][a-z0-9-]*` at the start of `value` ends; 0 if there is none."""
+    if length == 0 or not 97 <= ord(value[0]) <= 122:
+        return 0
+    index = 1
+    while index < length:
+        code = ord(value[index])
+        if not (97 <= code <= 122 or 48 <= code <= 57 or code == 45):
+            break
+        index += 1
+    return index
+
+
+def _is_application_name(value: str) -> bool:
+    """The catalogue's 3.0 application name (is_application_name), read on sight."""
+    length = len(value)
+    return length > 0 and _name_end(value, length) == length
+
+
+def _is_unit_name(value: str) -> bool:
+    """The catalogue's 3.0 unit name (is_unit_name): `<application>/<number>`."""
+    length = len(value)
+    end = _name_end(value, length)
+    if end == 0 or end >= length or ord(value[end]) != 47:  # "/"
+        return False
+    return _number_end(value, end + 1, length) == length
+
+
+def _machine_id_3_0(value: str) -> str | None:
+    """A 1.x machine id as 3.0 has it (lxc containers became lxd), None unless it is
+    then a machine id the catalogue's 3.0 test (is_machine_id) accepts."""
+    length = len(value)
+    index = _number_end(value, 0, length)
+    lxc = False
+    while index > 0 and index < length:
+        # "/<container type>/<number>"; lxc, lxd and kvm are 3 letters
+        if index + 5 > length or ord(value[index]) != 47 or ord(value[index + 4]) != 47:
+            return None
+        container = value[index + 1 : index + 4]
+        if container == "lxc":
+            lxc = True
+        elif container != "lxd" and container != "kvm":
+            return None
+        index = _number_end(value, index + 5, length)
+    if index != length:
+        return None
+    return value.replace("/lxc/", "/lxd/") if lxc else value
+
 
 # --- UnitAssignedToMachine 1 (2.0: service -> application, lxc -> lxd) ---------------------
-
-_UNITS: Final[set[str]] = set()  # unit names valid at 3.0
-_APPLICATIONS: Final[set[str]] = set()  # application names valid at 3.0
 
 
 @EXPRESS.plan("UnitAssignedToMachine", 1, "UnitAssignedToMachine", 2)
@@ -118,29 +180,15 @@ def unit_assigned_to_machine(data: Payload, stream: str, providers: Providers) -
     unit = data["unit"]
     service = data["service"]
     stored_id = data["machine_id"]
-    machine_id = _MACHINE_IDS.get(stored_id)
-    if machine_id is None or unit not in _UNITS or service not in _APPLICATIONS:
-        machine_id = _learn_assignment(unit, service, stored_id)
-        if machine_id is None:
-            return None
+    if not (type(unit) is str and type(service) is str and type(stored_id) is str):
+        return None
+    machine_id = _machine_id_3_0(stored_id)
+    if machine_id is None or not _is_unit_name(unit) or not _is_application_name(service):
+        return None
     del data["service"]
     data["application"] = service
     data["machine_id"] = machine_id
     return "UnitAssignedToMachine", 2, data
-
-
-def _learn_assignment(unit: Any, service: Any, machine_id: Any) -> str | None:
-    if not (type(unit) is str and type(service) is str and type(machine_id) is str):
-        return None
-    renamed = v2_0.lxd_machine_id(machine_id)
-    if not _passes(
-        "UnitAssignedToMachine", {"unit": unit, "application": service, "machine_id": renamed}
-    ):
-        return None
-    # The check is one test per field, so each value is valid on its own.
-    _remember_valid(_UNITS, unit)
-    _remember_valid(_APPLICATIONS, service)
-    return _remember(_MACHINE_IDS, machine_id, renamed)
 
 
 # --- MachineAddressesSet 1 (1.18: classified, origin provider; 2.7: default space) ----------
@@ -148,8 +196,8 @@ def _learn_assignment(unit: Any, service: Any, machine_id: Any) -> str | None:
 _SPACE: Final = v2_7.DEFAULT_SPACE_ID
 _ORIGIN: Final = v1_18.ADDRESS_ORIGIN
 # address -> the 3.0 address map of its (type, scope), "value" to fill in: a copy and one
-# store per address, and a handful of shared templates. Only for the addresses not
-# classified on sight (IPv6, mostly).
+# store per address, and a handful of shared templates. Only for the rare addresses not
+# classified on sight (IPv6 with a zone or an embedded IPv4 part, and invalid ones).
 _ADDRESS_TEMPLATES: Final[dict[str, dict[str, str | None]]] = {}
 _KIND_TEMPLATES: Final[dict[tuple[str, str], dict[str, str | None]]] = {}
 
@@ -163,18 +211,24 @@ def machine_addresses_set(data: Payload, stream: str, providers: Providers) -> R
     templates = _ADDRESS_TEMPLATES
     quads = _QUAD_TEMPLATES
     hosts = _HOSTNAME_TEMPLATES
+    v6s = _V6_TEMPLATES
     addresses = []
     for value in values:
-        # Dotted quads and host names, most addresses, are classified on sight: a cache
-        # of every one a fleet has costs more in CPU-cache misses than reading them.
+        # Addresses are classified on sight: a cache of every one a fleet has costs more
+        # in CPU-cache misses than reading them, and each would be parsed once anyway
+        # (ipaddress takes ~3.6 us for an IPv6 address, more than its whole event).
         if type(value) is not str:
             return None
         scope = _quad_scope(value)
         template = quads[scope] if scope >= 0 else None
-        if template is None and ":" not in value:
-            scope = _hostname_scope(value)
-            template = hosts[scope] if scope >= 0 else None
-        if template is None:  # IPv6 (and whatever the classifier refuses)
+        if template is None:
+            if ":" in value:
+                scope = _v6_scope(value)
+                template = v6s[scope] if scope >= 0 else None
+            else:
+                scope = _hostname_scope(value)
+                template = hosts[scope] if scope >= 0 else None
+        if template is None:  # what the readers leave to the classifier
             template = templates.get(value) or _learn_address(value)
             if template is None:
                 return None
@@ -194,7 +248,7 @@ def _learn_address(value: Any) -> dict[str, str | None] | None:
     template = _KIND_TEMPLATES.get(kind) or _kind_template(kind)
     if template is None:
         return None
-    return _remember(_ADDRESS_TEMPLATES, value, template, ADDRESS_CACHE_LIMIT)
+    return _remember(_ADDRESS_TEMPLATES, value, template)
 
 
 def _kind_template(kind: tuple[str, str]) -> dict[str, str | None] | None:
@@ -278,6 +332,85 @@ def _hostname_scope(value: str) -> int:
     if label == 0 or previous == 45 or digits_only:
         return -1
     return 1 if value.lower().endswith(LOCAL_CLOUD_SUFFIXES) else 2
+
+
+_V6_SCOPES: Final = ("local-machine", "link-local", "public")
+_V6_TEMPLATES: Final = tuple(_kind_template(("ipv6", scope)) for scope in _V6_SCOPES)
+_LINK_LOCAL_TOP: Final = 0xFE80 >> 6  # fe80::/10: the first hextet's top 10 bits
+_HEXTETS: Final = 8
+
+
+def _v6_scope(value: str) -> int:
+    """The scope of an IPv6 address of hex digits and colons only, as
+    addresses.classify_address (ipaddress.IPv6Address) decides it: 0 (index into
+    _V6_TEMPLATES) local-machine (::1), 1 link-local, 2 public; -1 for anything else
+    (a zone, an embedded IPv4 part, an invalid address: classify_address decides).
+    The groups are checked as IPv6Address checks them: at most one "::", which must
+    stand for at least one hextet; a leading or trailing ":" only as part of "::"."""
+    if len(value) > 39:  # longer than 8 hextets of 4 digits and 7 colons
+        return -1
+    parts = value.split(":")
+    count = len(parts)
+    if count < 3 or count > _HEXTETS + 1:
+        return -1
+    skip = -1
+    for index in range(1, count - 1):
+        if not parts[index]:
+            if skip >= 0:
+                return -1  # a second "::"
+            skip = index
+    if skip >= 0:
+        head = skip
+        tail = count - skip - 1
+        if not parts[0]:
+            head -= 1
+            if head:
+                return -1  # a leading ":" that is not "::"
+        if not parts[count - 1]:
+            tail -= 1
+            if tail:
+                return -1  # a trailing ":" that is not "::"
+        if head + tail >= _HEXTETS:
+            return -1  # "::" standing for no hextet
+    elif count != _HEXTETS:
+        return -1
+    else:
+        head = count
+        tail = 0
+    # The address is 1 (::1) when every hextet but the last is 0 and the last is 1.
+    first = high = last = 0
+    for index in range(head + tail):
+        hextet = _hextet(parts[index] if index < head else parts[count - head - tail + index])
+        if hextet < 0:
+            return -1
+        if index == 0 and head:
+            first = hextet
+        if index == head + tail - 1 and (tail or head == _HEXTETS):
+            last = hextet
+        else:
+            high |= hextet
+    if high == 0 and last == 1:
+        return 0
+    return 1 if first >> 6 == _LINK_LOCAL_TOP else 2
+
+
+def _hextet(part: str) -> int:
+    """The value of 1 to 4 hex digits, -1 for anything else."""
+    length = len(part)
+    if length == 0 or length > 4:
+        return -1
+    value = 0
+    for index in range(length):
+        code = ord(part[index])
+        if 48 <= code <= 57:
+            value = value * 16 + code - 48
+        elif 97 <= code <= 102:
+            value = value * 16 + code - 87
+        elif 65 <= code <= 70:
+            value = value * 16 + code - 55
+        else:
+            return -1
+    return value
 
 
 # --- EnvironConfigChanged 1 (1.18, 2.0 and 3.0: keys dropped, renamed, retired) -------------
@@ -398,7 +531,8 @@ def machine_added(data: Payload, stream: str, providers: Providers) -> Result | 
         names.add(_JOBS[job])  # KeyError: not in the 1.16 table, the steps say so
     names.discard(None)
     container_type = _CONTAINER_TYPES.get(data["container_type"])
-    machine_id = _MACHINE_IDS.get(data["machine_id"]) or _learn_machine_id(data["machine_id"])
+    stored_id = data["machine_id"]
+    machine_id = _machine_id_3_0(stored_id) if type(stored_id) is str else None
     base = _BASES.get(data["series"])
     if container_type is None or machine_id is None or base is None:
         return None
@@ -408,15 +542,6 @@ def machine_added(data: Payload, stream: str, providers: Providers) -> Result | 
     del data["series"]
     data["base"] = {"os": base[0], "channel": base[1]}
     return "MachineAdded", 6, data
-
-
-def _learn_machine_id(machine_id: Any) -> str | None:
-    if type(machine_id) is not str:
-        return None
-    renamed = v2_0.lxd_machine_id(machine_id)
-    if not is_machine_id(renamed):  # the catalogue's 3.0 machine id test
-        return None
-    return _remember(_MACHINE_IDS, machine_id, renamed)
 
 
 # --- MachineProvisioned 1 (1.18 instance and hardware, 1.21 zone, 2.0 display name) ---------
@@ -554,3 +679,12 @@ def machine_supported_containers_set(
         return None  # longer lists (or invalid ones) take the steps
     data["types"] = list(renamed)
     return "MachineSupportedContainersSet", 2, data
+
+
+def forget() -> None:
+    """Empty every cache of distinct values, so the next read works each one out afresh
+    as a new process would (cold-read benchmarks, tests)."""
+    _ADDRESS_TEMPLATES.clear()
+    _CHANGE_PLANS.clear()
+    _HARDWARE.clear()
+    _AGENT_VERSIONS.clear()
