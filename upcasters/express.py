@@ -68,12 +68,6 @@ def _remember(cache: dict[K, V], key: K, value: V) -> V:
     return value
 
 
-def _remember_valid(cache: set[str], value: str) -> None:
-    if len(cache) >= CACHE_LIMIT:
-        cache.clear()
-    cache.add(value)
-
-
 def _passes(type_name: str, payload: Payload) -> bool:
     """Whether the catalogue's fast 3.0 check accepts `payload` (before remembering)."""
     return FAST_CHECKS[type_name](payload)
