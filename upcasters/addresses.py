@@ -2,9 +2,10 @@
 
 `classify_address` is a pure function of one address string; `classify` is the same,
 cached: a fleet repeats the same addresses across many events. (The express plan
-keeps its own cache of 3.0 addresses and calls the uncached function.) Each kind is
-parsed once: a dotted quad, else IPv6 (`:` occurs in nothing else), else an RFC 1123
-host name, which never ends in a number, so a malformed dotted quad is refused there.
+reads the usual addresses itself and calls the uncached function for the rest.) Each
+kind is parsed once: a dotted quad, else IPv6 (`:` occurs in nothing else), else an
+RFC 1123 host name, which never ends in a number, so a malformed dotted quad is
+refused there.
 """
 
 from __future__ import annotations

@@ -417,13 +417,13 @@ class MongoBackend(ProcessRecorder):
     def iter_full_rows_share(
         self, after: int, upto: int, span: tuple[int, int], part: int, parts: int
     ) -> Iterator[tuple[Any, ...]]:
-        """The server sends the span and a superset of the partition (_partition_filter);
+        """The server sends the span and a superset of the partition (partition_filter);
         the rest of the filter runs here."""
         fields = {**ROW_FIELDS, "hash": 1}
         low, high = span
         extra: Doc = {}
         if parts > 1:
-            extra = {"$or": [{"_id": {"$gte": low, "$lte": high}}, _partition_filter(part, parts)]}
+            extra = {"$or": [{"_id": {"$gte": low, "$lte": high}}, partition_filter(part, parts)]}
         rows = (
             (*to_row(doc), bytes(doc["hash"]))
             for docs in self._pages("read the log", after, upto, extra, fields, 20_000)
@@ -593,11 +593,11 @@ class MongoBackend(ProcessRecorder):
         )
 
 
-def _partition_filter(part: int, parts: int) -> Doc:
+def partition_filter(part: int, parts: int) -> Doc:
     """A server-side superset of the streams with stream_partition(stream, parts) ==
     part: those whose character after the first colon is an ASCII one of this part, and
     every stream the ASCII test cannot decide (no colon, nothing after it, a non-ASCII
-    character). The same filter as the projections' partitioned rebuilds."""
+    character). Verify's shares and the projections' partitioned rebuilds use it."""
     ascii_ = "".join(f"\\x{c:02x}" for c in range(128) if c % parts == part)
     undecided: Doc = {"stream": {"$not": re.compile(r"^[^:]*:[\x00-\x7f]")}}
     if not ascii_:

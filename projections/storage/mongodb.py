@@ -44,7 +44,6 @@ Stored documents may contain keys with dots (model config): MongoDB 5.0+ stores 
 
 from __future__ import annotations
 
-import re
 import threading
 import uuid
 from collections.abc import Iterable, Iterator
@@ -58,7 +57,7 @@ from pymongo.collection import Collection
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from eventstate.backends.base import Row
-from eventstate.backends.mongodb import MongoBackend
+from eventstate.backends.mongodb import MongoBackend, partition_filter
 from eventstate.errors import EventStateError
 from eventstate.timeutil import now_us
 from projections.documents import Document
@@ -462,7 +461,7 @@ class MongoProjectionStorage:
         if parts == 1:
             yield from self._backend.iter_log(after, upto)
             return
-        for row in self._backend.iter_log_where(after, upto, _partition_filter(part, parts)):
+        for row in self._backend.iter_log_where(after, upto, partition_filter(part, parts)):
             if partition_of(row[1], parts) == part:
                 yield row
 
@@ -651,14 +650,3 @@ class _Publish:
             ready_at_us=now,
         )
         return self.going_live
-
-
-def _partition_filter(part: int, parts: int) -> Doc:
-    """A server-side superset of partition `part`: streams whose character after the
-    first colon is an ASCII one of this partition, and every stream the ASCII test
-    cannot decide (no colon, nothing after it, a non-ASCII character)."""
-    ascii_ = "".join(f"\\x{c:02x}" for c in range(128) if c % parts == part)
-    undecided: Doc = {"stream": {"$not": re.compile(r"^[^:]*:[\x00-\x7f]")}}
-    if not ascii_:
-        return undecided
-    return {"$or": [{"stream": {"$regex": f"^[^:]*:[{ascii_}]"}}, undecided]}

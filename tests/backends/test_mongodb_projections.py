@@ -170,8 +170,8 @@ def test_the_partition_filter_matches_partition_of() -> None:
     from hypothesis import given, settings
     from hypothesis import strategies as st
 
+    from eventstate.backends.mongodb import partition_filter
     from projections.storage.base import partition_of
-    from projections.storage.mongodb import _partition_filter
 
     events: Any = mongomock.MongoClient().db.events
 
@@ -181,7 +181,7 @@ def test_the_partition_filter_matches_partition_of() -> None:
         events.delete_many({})
         events.insert_many([{"_id": n, "stream": s} for n, s in enumerate(streams)])
         for part in range(parts):
-            found = {d["_id"] for d in events.find(_partition_filter(part, parts))}
+            found = {d["_id"] for d in events.find(partition_filter(part, parts))}
             wanted = {n for n, s in enumerate(streams) if partition_of(s, parts) == part}
             assert wanted <= found, (part, parts)
 
