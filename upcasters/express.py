@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from itertools import product
-from typing import Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from eventstate.domain.catalogue import (
     FAST_CHECKS,
@@ -48,6 +48,9 @@ from upcasters.hardware import parse_characteristics
 from upcasters.registry import ExpressPlans
 from upcasters.steps import NO_CONTEXT, Payload, Retire, StepFunction
 from upcasters.tables import SERIES_3_0
+
+if TYPE_CHECKING:  # i64: compiled readers count in plain C integers; int when interpreted
+    from mypy_extensions import i64
 
 EXPRESS: Final = ExpressPlans(__name__)
 
@@ -98,12 +101,12 @@ _BASE_NAMES: Final[dict[str, str]] = {
 # --- names and machine ids, read on sight --------------------------------------------------
 
 
-def _number_end(value: str, index: int, length: int) -> int:
+def _number_end(value: str, index: i64, length: i64) -> i64:
     """Where a decimal number starting at `index` ends ("0" or no leading zero); -1 if
     there is none."""
     if index >= length:
         return -1
-    code = ord(value[index])
+    code: i64 = ord(value[index])
     if code == 48:  # "0"
         return index + 1
     if not 49 <= code <= 57:
@@ -114,13 +117,13 @@ def _number_end(value: str, index: int, length: int) -> int:
     return index
 
 
-def _name_end(value: str, length: int) -> int:
+def _name_end(value: str, length: i64) -> i64:
     """Where a name `[a-z][a-z0-9-]*` at the start of `value` ends; 0 if there is none."""
     if length == 0 or not 97 <= ord(value[0]) <= 122:
         return 0
-    index = 1
+    index: i64 = 1
     while index < length:
-        code = ord(value[index])
+        code: i64 = ord(value[index])
         if not (97 <= code <= 122 or 48 <= code <= 57 or code == 45):
             break
         index += 1
@@ -129,13 +132,13 @@ def _name_end(value: str, length: int) -> int:
 
 def _is_application_name(value: str) -> bool:
     """The catalogue's 3.0 application name (is_application_name), read on sight."""
-    length = len(value)
+    length: i64 = len(value)
     return length > 0 and _name_end(value, length) == length
 
 
 def _is_unit_name(value: str) -> bool:
     """The catalogue's 3.0 unit name (is_unit_name): `<application>/<number>`."""
-    length = len(value)
+    length: i64 = len(value)
     end = _name_end(value, length)
     if end == 0 or end >= length or ord(value[end]) != 47:  # "/"
         return False
@@ -145,7 +148,7 @@ def _is_unit_name(value: str) -> bool:
 def _machine_id_3_0(value: str) -> str | None:
     """A 1.x machine id as 3.0 has it (lxc containers became lxd), None unless it is
     then a machine id the catalogue's 3.0 test (is_machine_id) accepts."""
-    length = len(value)
+    length: i64 = len(value)
     index = _number_end(value, 0, length)
     lxc = False
     while index > 0 and index < length:
@@ -258,16 +261,20 @@ _HOST_SCOPES: Final = ("local-cloud", "public")
 _QUAD_TEMPLATES: Final = tuple(_kind_template(("ipv4", scope)) for scope in _QUAD_SCOPES)
 
 
-def _quad_scope(value: str) -> int:
+def _quad_scope(value: str) -> i64:
     """The scope of a dotted quad as addresses.classify_address decides it: 0 (index
     into _QUAD_TEMPLATES) local-machine, 1 local-cloud, 2 public; -1 for anything but
     four decimal octets <= 255 without leading zeros (classify_address decides those)."""
-    length = len(value)
+    length: i64 = len(value)
     if length < 7 or length > 15:
         return -1
-    first = second = octet = dots = digits = 0
+    first: i64 = 0
+    second: i64 = 0
+    octet: i64 = 0
+    dots: i64 = 0
+    digits: i64 = 0
     for index in range(length):
-        code = ord(value[index])
+        code: i64 = ord(value[index])
         if code == 46:  # "."
             if digits == 0 or octet > 255:
                 return -1
@@ -296,18 +303,19 @@ def _quad_scope(value: str) -> int:
 _HOSTNAME_TEMPLATES: Final = (None, *(_kind_template(("hostname", s)) for s in _HOST_SCOPES))
 
 
-def _hostname_scope(value: str) -> int:
+def _hostname_scope(value: str) -> i64:
     """The scope of an RFC 1123 host name as addresses.classify_address decides it for a
     value with no ":" that is not a dotted quad: 1 (index into _HOSTNAME_TEMPLATES)
     local-cloud, 2 public; -1 when it is not a host name (classify_address decides)."""
-    length = len(value)
+    length: i64 = len(value)
     if length == 0 or length > 253:
         return -1
-    label = 0  # characters of the current label so far
+    label: i64 = 0  # characters of the current label so far
     digits_only = True  # the current label is all digits (the top one must not be)
-    previous = 46  # the character before ("." at the start)
+    upper = False  # an uppercase letter: the suffix test needs a lowercased copy
+    previous: i64 = 46  # the character before ("." at the start)
     for index in range(length):
-        code = ord(value[index])
+        code: i64 = ord(value[index])
         if code == 46:  # "."
             if label == 0 or previous == 45:
                 return -1  # an empty label, or one ending with "-"
@@ -315,9 +323,13 @@ def _hostname_scope(value: str) -> int:
             digits_only = True
         elif 48 <= code <= 57:
             label += 1
-        elif 97 <= code <= 122 or 65 <= code <= 90 or (code == 45 and label):
-            label += 1  # a letter, or a "-" not starting the label
+        elif 97 <= code <= 122 or (code == 45 and label):
+            label += 1  # a lowercase letter, or a "-" not starting the label
             digits_only = False
+        elif 65 <= code <= 90:
+            label += 1
+            digits_only = False
+            upper = True
         else:
             return -1
         if label > 63:
@@ -325,7 +337,7 @@ def _hostname_scope(value: str) -> int:
         previous = code
     if label == 0 or previous == 45 or digits_only:
         return -1
-    return 1 if value.lower().endswith(LOCAL_CLOUD_SUFFIXES) else 2
+    return 1 if (value.lower() if upper else value).endswith(LOCAL_CLOUD_SUFFIXES) else 2
 
 
 _V6_SCOPES: Final = ("local-machine", "link-local", "public")
@@ -334,7 +346,7 @@ _LINK_LOCAL_TOP: Final = 0xFE80 >> 6  # fe80::/10: the first hextet's top 10 bit
 _HEXTETS: Final = 8
 
 
-def _v6_scope(value: str) -> int:
+def _v6_scope(value: str) -> i64:
     """The scope of an IPv6 address of hex digits and colons only, as
     addresses.classify_address (ipaddress.IPv6Address) decides it: 0 (index into
     _V6_TEMPLATES) local-machine (::1), 1 link-local, 2 public; -1 for anything else
@@ -388,14 +400,14 @@ def _v6_scope(value: str) -> int:
     return 1 if first >> 6 == _LINK_LOCAL_TOP else 2
 
 
-def _hextet(part: str) -> int:
+def _hextet(part: str) -> i64:
     """The value of 1 to 4 hex digits, -1 for anything else."""
-    length = len(part)
+    length: i64 = len(part)
     if length == 0 or length > 4:
         return -1
-    value = 0
+    value: i64 = 0
     for index in range(length):
-        code = ord(part[index])
+        code: i64 = ord(part[index])
         if 48 <= code <= 57:
             value = value * 16 + code - 48
         elif 97 <= code <= 102:

@@ -440,6 +440,9 @@ def test_addresses_classified_on_sight_as_the_classifier_does(value: str) -> Non
         ("1.2.3", -1, -1),
         ("juju-1.internal", -1, 1),
         ("ns1.example.com", -1, 2),
+        ("Juju-1.Internal", -1, 1),  # the local-cloud suffixes match in any case
+        ("NS1.EXAMPLE.LOCAL", -1, 1),
+        ("Host.Example.com", -1, 2),
         ("-bad.example.com", -1, -1),
         ("example.123", -1, -1),
     ],
