@@ -244,10 +244,11 @@ class _LineChecker:
                 kind = _CURRENT if current else _HELD
             self.known[key] = kind
         if kind == _REFUSED:
+            why = self.store.chain.why_not_storable(type_name, schema, self.release)
             raise InterchangeError(
                 number,
                 f"{stream} version {version}: {type_name} schema {schema} is not an event type "
-                f"a {self.release} store can hold",
+                f"a {self.release} store can hold ({why})",
                 self.source,
             )
         return kind

@@ -329,6 +329,16 @@ class Chain:
             return False
         return kind is Kind.OPERATIONAL or compare(node.release, release) <= 0
 
+    def why_not_storable(self, type_name: str, schema: int, release: str) -> str:
+        """Why a store at `release` cannot hold `(type_name, schema)` (is_known is False)."""
+        family = self._by_name.get(type_name)
+        if family is not None and family.introduction.kind is Kind.PRODUCED:
+            return (
+                f"{type_name} is never stored, only made by upcasting: an `export --upcast` "
+                "file is a view of the log; back up and restore with a plain `export`"
+            )
+        return self._explain_unknown(type_name, schema, release)
+
     def release_of(self, type_name: str, schema: int) -> str:
         """The release that introduced `(type_name, schema)`."""
         node = self._nodes.get((type_name, schema))
