@@ -295,8 +295,7 @@ class Scan:
 
     def _new_stream(self, stream: str) -> list[Any]:
         """[is it this share's, last version, provider type, last position]."""
-        shares = self.plan.shares
-        mine = shares == 1 or stream_partition(stream, shares) == self.plan.share
+        mine = share_of(stream, self.plan.shares) == self.plan.share
         info: list[Any] = [mine, 0, None, 0]
         self._streams[stream] = info
         if not mine:

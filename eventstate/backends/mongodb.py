@@ -45,6 +45,7 @@ from pymongo.collection import Collection
 from pymongo.errors import ConfigurationError, DuplicateKeyError, OperationFailure
 
 from eventstate.backends.base import (
+    FullRow,
     LeaseState,
     NewRow,
     Row,
@@ -84,6 +85,8 @@ from eventstate.timeutil import format_us, now_us
 Mode = Literal["auto", "transactions", "standalone"]
 _PAGE = 10_000
 _HASH_PAGE = 50_000
+_FULL_PAGE = 20_000  # rows with their hash, for verify
+_FULL_FIELDS = {**ROW_FIELDS, "hash": 1}
 
 
 class MongoBackend(ProcessRecorder):
@@ -409,27 +412,23 @@ class MongoBackend(ProcessRecorder):
 
     def iter_full_rows(self, after: int = 0) -> Iterator[tuple[Any, ...]]:
         """Every column including the hash, for `verify`."""
-        fields = {**ROW_FIELDS, "hash": 1}
-        for docs in self._pages("read the log", after, None, {}, fields, 20_000):
-            for doc in docs:
-                yield (*to_row(doc), bytes(doc["hash"]))
+        return self._full_rows(after, None, {})
 
     def iter_full_rows_share(
         self, after: int, upto: int, span: tuple[int, int], part: int, parts: int
     ) -> Iterator[tuple[Any, ...]]:
         """The server sends the span and a superset of the partition (partition_filter);
         the rest of the filter runs here."""
-        fields = {**ROW_FIELDS, "hash": 1}
         low, high = span
         extra: Doc = {}
         if parts > 1:
             extra = {"$or": [{"_id": {"$gte": low, "$lte": high}}, partition_filter(part, parts)]}
-        rows = (
-            (*to_row(doc), bytes(doc["hash"]))
-            for docs in self._pages("read the log", after, upto, extra, fields, 20_000)
-            for doc in docs
-        )
-        return share_rows(rows, upto, span, part, parts)
+        return share_rows(self._full_rows(after, upto, extra), upto, span, part, parts)
+
+    def _full_rows(self, after: int, upto: int | None, extra: Doc) -> Iterator[FullRow]:
+        for docs in self._pages("read the log", after, upto, extra, _FULL_FIELDS, _FULL_PAGE):
+            for doc in docs:
+                yield (*to_row(doc), bytes(doc["hash"]))
 
     def hash_before(self, position: int) -> tuple[int, bytes] | None:
         ctx = self._ctx

@@ -85,8 +85,6 @@ _COPY_COLUMNS = (
 _UPSERT_DOC = (
     "INSERT OR REPLACE INTO projection_documents (copy_id, kind, key, doc) VALUES (?, ?, ?, ?)"
 )
-# base.partition_of in SQL, before the `% parts` (the backend's, which verify uses too).
-_PARTITION_OF = PARTITION_SQL
 _NEXT_STREAM = "SELECT stream FROM events WHERE stream >= ? AND stream < ? ORDER BY stream LIMIT 1"
 _COUNT_STREAMS = "SELECT COUNT(*) FROM events WHERE stream >= ? AND stream < ?"
 _LOAD_DOC = "SELECT doc FROM projection_documents WHERE copy_id = ? AND kind = ? AND key = ?"
@@ -310,7 +308,7 @@ class SQLiteProjectionStorage:
         where = "position > ? AND position <= ?"
         params: tuple[int, ...] = (upto,)
         if parts > 1:
-            where += f" AND {_PARTITION_OF} % ? = ?"
+            where += f" AND {PARTITION_SQL} % ? = ?"
             params = (upto, parts, part)
         select = f"SELECT {LOG_COLUMNS} FROM events WHERE {where}"
         rows: Iterator[Row] = self._backend.paged(select, after, params)
