@@ -71,16 +71,45 @@ def validate_chain(chain: ChainSpec | Chain) -> None:
 
 def build_families(spec: ChainSpec) -> dict[str, Family]:
     """Families keyed by their current (3.0) name; raises ChainError on any flaw."""
+    introduced = _introductions(spec.introductions)
+    steps = _steps_by_source(spec.upcasters)
+    families: dict[str, Family] = {}
+    owner: dict[str, str] = {}  # every type name -> the introduced name of its family
+    used: set[tuple[str, int]] = set()
+    for intro in introduced.values():
+        nodes = _walk(intro, introduced, steps, used)
+        for node in nodes:
+            if owner.setdefault(node.type_name, intro.type_name) != intro.type_name:
+                raise ChainError(
+                    f"{node.type_name} schema {node.schema}: name used by two types "
+                    f"({owner[node.type_name]} and {intro.type_name})"
+                )
+        _check_ends_current(intro, nodes)
+        families[nodes[-1].type_name] = Family(intro, tuple(nodes))
+    _check_every_step_used(steps, used, owner)
+    for type_name, schema in CURRENT_SCHEMAS.items():
+        if type_name not in families:
+            raise ChainError(f"{type_name} schema {schema}: in the catalogue but has no chain")
+    _check_express(families, spec.express)
+    return families
+
+
+def _introductions(introductions: Sequence[Introduction]) -> dict[str, Introduction]:
+    """Schema 1 of every type, by name: each at a known release, once."""
     introduced: dict[str, Introduction] = {}
-    for intro in spec.introductions:
+    for intro in introductions:
         if not is_release(intro.release):
             raise ChainError(f"{intro.type_name} schema 1: unknown release {intro.release!r}")
         if intro.type_name in introduced:
             raise ChainError(f"{intro.type_name} schema 1 is introduced twice")
         introduced[intro.type_name] = intro
+    return introduced
 
+
+def _steps_by_source(upcasters: Sequence[Upcaster]) -> dict[tuple[str, int], Upcaster]:
+    """Every upcaster by the (type, schema) it reads: one each, at a known release."""
     steps: dict[tuple[str, int], Upcaster] = {}
-    for up in spec.upcasters:
+    for up in upcasters:
         where = f"{up.from_type} schema {up.from_schema}"
         if not is_release(up.release):
             raise ChainError(f"{where}: upcaster at unknown release {up.release!r}")
@@ -94,70 +123,73 @@ def build_families(spec: ChainSpec) -> dict[str, Family]:
             )
         _check_step_function(up)
         steps[up.from_type, up.from_schema] = up
+    return steps
 
-    families: dict[str, Family] = {}
-    owner: dict[str, str] = {}  # every type name -> the introduced name of its family
-    used: set[tuple[str, int]] = set()
-    for intro in introduced.values():
-        nodes = [Node(intro.type_name, 1, intro.release, None)]
-        while (nodes[-1].type_name, nodes[-1].schema) in steps:
-            last = nodes[-1]
-            up = steps[last.type_name, last.schema]
-            used.add((last.type_name, last.schema))
-            where = f"{last.type_name} schema {last.schema} -> {up.to_type} {up.to_schema}"
-            if release_index(up.release) <= release_index(last.release):
-                raise ChainError(
-                    f"{where}: upcaster at {up.release} is not after {last.release}, "
-                    f"where schema {last.schema} was introduced"
-                )
-            if up.to_type != last.type_name and (
-                up.to_type in introduced or any(n.type_name == up.to_type for n in nodes)
-            ):
-                raise ChainError(f"{where}: renames to {up.to_type}, a name already in use")
-            nodes.append(Node(up.to_type, up.to_schema, up.release, up))
-        for node in nodes:
-            if owner.setdefault(node.type_name, intro.type_name) != intro.type_name:
-                raise ChainError(
-                    f"{node.type_name} schema {node.schema}: name used by two types "
-                    f"({owner[node.type_name]} and {intro.type_name})"
-                )
-        final = nodes[-1]
-        if final.type_name not in CURRENT_SCHEMAS:
-            renamed = final.type_name != intro.type_name
-            raise ChainError(
-                f"{final.type_name} schema {final.schema}: "
-                + (
-                    f"{intro.type_name} is renamed to a type the code does not know"
-                    if renamed
-                    else "not a type of the code's catalogue"
-                )
-            )
-        if final.schema != CURRENT_SCHEMAS[final.type_name]:
-            raise ChainError(
-                f"{final.type_name} schema {final.schema}: the chain ends here but the "
-                f"{CODE_RELEASE} catalogue says schema {CURRENT_SCHEMAS[final.type_name]} "
-                "(a gap: no upcaster from this schema)"
-            )
-        if intro.kind is not Kind.DOMAIN and len(nodes) > 1:
-            raise ChainError(f"{intro.type_name} schema 1: {intro.kind.value} types do not change")
-        families[final.type_name] = Family(intro, tuple(nodes))
 
+def _walk(
+    intro: Introduction,
+    introduced: dict[str, Introduction],
+    steps: dict[tuple[str, int], Upcaster],
+    used: set[tuple[str, int]],
+) -> list[Node]:
+    """One type's nodes from schema 1 along its upcasters (marking each step used):
+    releases strictly increase, and a rename never takes a name already in use."""
+    nodes = [Node(intro.type_name, 1, intro.release, None)]
+    while (nodes[-1].type_name, nodes[-1].schema) in steps:
+        last = nodes[-1]
+        up = steps[last.type_name, last.schema]
+        used.add((last.type_name, last.schema))
+        where = f"{last.type_name} schema {last.schema} -> {up.to_type} {up.to_schema}"
+        if release_index(up.release) <= release_index(last.release):
+            raise ChainError(
+                f"{where}: upcaster at {up.release} is not after {last.release}, "
+                f"where schema {last.schema} was introduced"
+            )
+        if up.to_type != last.type_name and (
+            up.to_type in introduced or any(n.type_name == up.to_type for n in nodes)
+        ):
+            raise ChainError(f"{where}: renames to {up.to_type}, a name already in use")
+        nodes.append(Node(up.to_type, up.to_schema, up.release, up))
+    return nodes
+
+
+def _check_ends_current(intro: Introduction, nodes: Sequence[Node]) -> None:
+    """The walk ends at a type the code's catalogue knows, at its catalogued schema."""
+    final = nodes[-1]
+    if final.type_name not in CURRENT_SCHEMAS:
+        renamed = final.type_name != intro.type_name
+        raise ChainError(
+            f"{final.type_name} schema {final.schema}: "
+            + (
+                f"{intro.type_name} is renamed to a type the code does not know"
+                if renamed
+                else "not a type of the code's catalogue"
+            )
+        )
+    if final.schema != CURRENT_SCHEMAS[final.type_name]:
+        raise ChainError(
+            f"{final.type_name} schema {final.schema}: the chain ends here but the "
+            f"{CODE_RELEASE} catalogue says schema {CURRENT_SCHEMAS[final.type_name]} "
+            "(a gap: no upcaster from this schema)"
+        )
+    if intro.kind is not Kind.DOMAIN and len(nodes) > 1:
+        raise ChainError(f"{intro.type_name} schema 1: {intro.kind.value} types do not change")
+
+
+def _check_every_step_used(
+    steps: dict[tuple[str, int], Upcaster], used: set[tuple[str, int]], owner: dict[str, str]
+) -> None:
+    """An upcaster no walk reached reads a schema nothing produces (or a type no
+    release introduced)."""
     for key, up in steps.items():
-        if key not in used:
-            name = owner.get(up.from_type)
-            if name is None:
-                raise ChainError(
-                    f"{up.label}: upcasts {up.from_type}, a type no release introduced"
-                )
-            raise ChainError(
-                f"{up.from_type} schema {up.from_schema}: gap, no upcaster produces this schema "
-                f"but {up.label} upcasts from it"
-            )
-    for type_name, schema in CURRENT_SCHEMAS.items():
-        if type_name not in families:
-            raise ChainError(f"{type_name} schema {schema}: in the catalogue but has no chain")
-    _check_express(families, spec.express)
-    return families
+        if key in used:
+            continue
+        if owner.get(up.from_type) is None:
+            raise ChainError(f"{up.label}: upcasts {up.from_type}, a type no release introduced")
+        raise ChainError(
+            f"{up.from_type} schema {up.from_schema}: gap, no upcaster produces this schema "
+            f"but {up.label} upcasts from it"
+        )
 
 
 def _check_express(families: dict[str, Family], plans: Sequence[ExpressPlan]) -> None:
