@@ -33,7 +33,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.synchronize import Barrier
 from pathlib import Path
@@ -70,10 +70,10 @@ class RecordingRepository(Repository):
         self.saved: list[tuple[int, str, int]] = []  # (position, stream, version)
         self.lost_races = 0
 
-    def save(self, *aggregates: Aggregate) -> list[int]:
+    def save(self, *aggregates: Aggregate, read: Sequence[Aggregate] = ()) -> list[int]:
         pending = [(e.stream, e.version) for a in aggregates for e in a.pending]
         try:
-            positions = super().save(*aggregates)
+            positions = super().save(*aggregates, read=read)
         except ConcurrencyConflictError:
             self.lost_races += 1
             raise

@@ -39,12 +39,13 @@ from eventstate.domain.aggregates import (
     Model,
     Unit,
 )
+from eventstate.domain.catalogue import ADDRESS_SCOPES, SECRET_CONFIG_KEYS, is_machine_id
 from eventstate.domain.catalogue import CONTAINER_TYPES as CATALOGUE_CONTAINER_TYPES
-from eventstate.domain.catalogue import SECRET_CONFIG_KEYS
 from eventstate.errors import ConcurrencyConflictError, ValidationError
 from eventstate.snapshots import DEFAULT_SNAPSHOT_EVERY, Snapshots
 from eventstate.store import Event, EventStore, NewEvent
-from eventstate.streams import machine_stream, model_stream, unit_stream
+from eventstate.streams import legacy_machine_id, machine_stream, model_stream, unit_stream
+from projections.documents import current_machine_id, parent_and_container_type
 from upcasters.addresses import classify
 
 T = TypeVar("T")
@@ -82,6 +83,7 @@ class Repository:
         return aggregate
 
     def load_model(self, model_uuid: str) -> Model:
+        _text("model_uuid", model_uuid)
         key = ("model", model_uuid)
         cached = self._cached(key)
         if isinstance(cached, Model):
@@ -93,6 +95,8 @@ class Repository:
         return model
 
     def load_machine(self, model_uuid: str, machine_id: str) -> Machine:
+        _text("model_uuid", model_uuid)
+        machine_id = current_machine_id(_text("machine_id", machine_id))
         key = ("machine", model_uuid, machine_id)
         cached = self._cached(key)
         if isinstance(cached, Machine):
@@ -137,6 +141,8 @@ class Repository:
             aggregate.snapshot_version = aggregate.version
 
     def load_unit(self, model_uuid: str, unit_name: str) -> Unit:
+        _text("model_uuid", model_uuid)
+        _text("unit_name", unit_name)
         key = ("unit", model_uuid, unit_name)
         cached = self._cached(key)
         if isinstance(cached, Unit):
@@ -146,10 +152,16 @@ class Repository:
         unit.cache_key = key
         return unit
 
-    def save(self, *aggregates: Aggregate) -> list[int]:
-        """Append every pending event of the aggregates in one atomic write."""
+    def save(self, *aggregates: Aggregate, read: Sequence[Aggregate] = ()) -> list[int]:
+        """Append every pending event of the aggregates in one atomic write.
+
+        `read`: aggregates the decision read but does not change (the machine a
+        unit is assigned to). Each must still be at the version loaded when the
+        write commits, else ConcurrencyConflictError and the retrying API decides
+        again: a rule spanning two streams never commits on stale state."""
         events: list[NewEvent] = [e for a in aggregates for e in a.pending]
-        positions = self.store.append(events)
+        unchanged = {a.stream: a.version for a in read}
+        positions = self.store.append(events, unchanged=unchanged)
         cache = self._cache
         appended = 0  # positions come in the order of `events`
         for aggregate in aggregates:
@@ -158,6 +170,10 @@ class Repository:
                 aggregate.version += len(aggregate.pending)
                 aggregate.position = positions[appended - 1]
                 aggregate.pending.clear()
+            if aggregate.cache_key:
+                cache[aggregate.cache_key] = aggregate
+                cache.move_to_end(aggregate.cache_key)
+        for aggregate in read:  # loading took it out of the cache: still current
             if aggregate.cache_key:
                 cache[aggregate.cache_key] = aggregate
                 cache.move_to_end(aggregate.cache_key)
@@ -193,8 +209,27 @@ class Repository:
         controller_uuid: str | None = None,
         model_uuid: str | None = None,
     ) -> str:
-        model_uuid = model_uuid or str(uuidlib.uuid4())
-        config = dict(config or {})
+        for arg, value in (
+            ("name", name),
+            ("provider_type", provider_type),
+            ("owner", owner),
+            ("cloud_region", cloud_region),
+            ("cloud_credential", cloud_credential),
+        ):
+            _text(arg, value)
+        if cloud is not None:
+            _text("cloud", cloud)
+        if controller_uuid is not None:
+            _text("controller_uuid", controller_uuid)
+        if model_uuid is None:
+            model_uuid = str(uuidlib.uuid4())
+        elif not is_canonical_uuid(model_uuid):
+            # One spelling per model: the uuid is the model's stream id and its key.
+            raise ValidationError(
+                f"model_uuid {_shown(model_uuid)} must be a lowercase uuid "
+                "like '5f1c2a34-0c4d-4e8b-9a1f-2b3c4d5e6f70'"
+            )
+        config = dict(_mapping("config", config))
         secrets = sorted(k for k in config if k in CREDENTIAL_KEYS)
         if secrets:
             raise ValidationError(
@@ -217,15 +252,17 @@ class Repository:
     def change_model_config(
         self, model_uuid: str, set: dict[str, Any] | None = None, unset: Iterable[str] = ()
     ) -> None:
-        values = dict(set or {})
+        values = dict(_mapping("set", set))
+        unset_keys = _texts("unset", unset)
         secrets = sorted(k for k in values if k in CREDENTIAL_KEYS)
         if secrets:
             raise ValidationError(f"config keys {secrets} are credentials: not model config")
         model = self.load_model(model_uuid)
-        model.change_config(values, unset)
+        model.change_config(values, unset_keys)
         self.save(model)
 
     def set_model_agent_version(self, model_uuid: str, version: str) -> None:
+        _text("version", version)
         model = self.load_model(model_uuid)
         model.set_agent_version(version)
         self.save(model)
@@ -248,9 +285,25 @@ class Repository:
         """Add a machine (or, with parent and container_type, a container); returns its id.
 
         Without machine_id the next free id is taken; two servers that pick the
-        same one conflict, and the retrying API picks again.
+        same one conflict, and the retrying API picks again. A container's id
+        (`0/lxd/3`) implies its parent and container_type: given, they must agree.
         """
+        parsed_base = parse_base(base)
+        job_names = _texts("jobs", jobs)
+        for arg, value in (
+            ("container_type", container_type),
+            ("nonce", nonce),
+            ("constraints", constraints),
+            ("placement", placement),
+        ):
+            _text(arg, value)
+        if parent is not None:
+            parent = current_machine_id(_text("parent", parent))
+        if machine_id is not None:
+            machine_id = current_machine_id(_text("machine_id", machine_id))
+            parent, container_type = _placement_of(machine_id, parent, container_type)
         self.load_model(model_uuid).require()
+        host = None
         if parent is not None:
             if container_type not in CONTAINER_TYPES:
                 raise ValidationError(
@@ -266,24 +319,30 @@ class Repository:
                 )
         elif container_type:
             raise ValidationError("container_type needs a parent machine")
+        picked = machine_id is None
         if machine_id is None:
             machine_id = self._next_machine_id(model_uuid, parent, container_type)
         machine = self.load_machine(model_uuid, machine_id)
+        if picked and machine.exists:
+            # Another writer took the id between the listing and the load: a lost
+            # race, so the retrying API lists again rather than refusing the command.
+            raise ConcurrencyConflictError(machine.stream, 1, f"picked machine id {machine_id}")
         machine.add(
-            base=parse_base(base),
-            jobs=jobs,
+            base=parsed_base,
+            jobs=job_names,
             container_type=container_type,
             nonce=nonce,
             constraints=constraints,
             placement=placement,
         )
-        self.save(machine)
+        # A container's host must still be as checked (alive) when it commits.
+        self.save(machine, read=[host] if host is not None else [])
         return machine_id
 
     def _next_machine_id(self, model_uuid: str, parent: str | None, container_type: str) -> str:
         ids = [f"{parent}/{container_type}/"] if parent else [""]
-        if parent and container_type == "lxd":
-            ids.append(f"{parent}/lxc/")  # 1.x containers read as lxd today
+        if legacy_machine_id(ids[0]) != ids[0]:
+            ids.append(legacy_machine_id(ids[0]))  # 1.x containers read as lxd today
         numbers = []
         for suffix in ids:
             prefix = machine_stream(model_uuid, suffix)
@@ -312,10 +371,18 @@ class Repository:
             "tags": [],
             "availability_zone": None,
         }
-        unknown = sorted(set(hardware or {}) - set(full_hardware))
+        given = _mapping("hardware", hardware)
+        for arg, value in (
+            ("instance_id", instance_id),
+            ("nonce", nonce),
+            ("display_name", display_name),
+        ):
+            _text(arg, value)
+        _flag("keep_instance", keep_instance)
+        unknown = sorted(set(given) - set(full_hardware))
         if unknown:
             raise ValidationError(f"unknown hardware keys {unknown}")
-        full_hardware.update(hardware or {})
+        full_hardware.update(given)
         self._machine_command(
             model_uuid,
             machine_id,
@@ -336,7 +403,8 @@ class Repository:
         origin: str = "provider",
     ) -> None:
         """Addresses as plain values (classified like the 1.18 upcaster does) or full maps."""
-        entries = [_address_entry(a) for a in addresses]
+        _text("origin", origin)
+        entries = [_address_entry(a) for a in _items("addresses", addresses)]
         self._machine_command(model_uuid, machine_id, lambda m: m.set_addresses(entries, origin))
 
     def set_machine_agent_binary(
@@ -349,6 +417,10 @@ class Repository:
         size: int = 0,
         sha256: str = "",
     ) -> None:
+        for arg, value in (("version", version), ("url", url), ("sha256", sha256)):
+            _text(arg, value)
+        if not _is_int(size) or size < 0:
+            raise ValidationError(f"size must be an integer >= 0, got {_shown(size)}")
         self._machine_command(
             model_uuid,
             machine_id,
@@ -358,6 +430,8 @@ class Repository:
     def set_machine_life(
         self, model_uuid: str, machine_id: str, life: str, *, force: bool = False
     ) -> None:
+        _text("life", life)
+        _flag("force", force)
         self._machine_command(model_uuid, machine_id, lambda m: m.set_life(life, force=force))
 
     def destroy_machine(self, model_uuid: str, machine_id: str, *, force: bool = False) -> None:
@@ -366,7 +440,8 @@ class Repository:
     def set_supported_containers(
         self, model_uuid: str, machine_id: str, types: Sequence[str]
     ) -> None:
-        self._machine_command(model_uuid, machine_id, lambda m: m.set_supported_containers(types))
+        names = _texts("types", types)
+        self._machine_command(model_uuid, machine_id, lambda m: m.set_supported_containers(names))
 
     def _machine_command(
         self, model_uuid: str, machine_id: str, decide: Callable[[Machine], Any]
@@ -380,8 +455,9 @@ class Repository:
 
     def assign_unit(self, model_uuid: str, unit_name: str, machine_id: str) -> None:
         unit = self.load_unit(model_uuid, unit_name)
-        unit.assign(self.load_machine(model_uuid, machine_id))
-        self.save(unit)
+        machine = self.load_machine(model_uuid, machine_id)
+        unit.assign(machine)
+        self.save(unit, read=[machine])  # refused if the machine died meanwhile
 
     def destroy_unit(self, model_uuid: str, unit_name: str) -> None:
         unit = self.load_unit(model_uuid, unit_name)
@@ -450,8 +526,17 @@ def parse_base(base: str | dict[str, str]) -> dict[str, str]:
     """'ubuntu@22.04' or {os, channel} -> {os, channel} with channel '<version>/stable'."""
     if isinstance(base, dict):
         if set(base) != {"os", "channel"}:
-            raise ValidationError(f"base must be {{os, channel}}, got keys {sorted(base)}")
-        return {"os": str(base["os"]), "channel": str(base["channel"])}
+            raise ValidationError(
+                f"base must be {{os, channel}}, got keys {sorted(base, key=repr)}"
+            )
+        return {
+            "os": _text("base os", base["os"]),
+            "channel": _text("base channel", base["channel"]),
+        }
+    if not isinstance(base, str):
+        raise ValidationError(
+            f"base must be like 'ubuntu@22.04' or {{os, channel}}, got {_shown(base)}"
+        )
     os_name, sep, version = base.partition("@")
     if not sep or not os_name or not version:
         raise ValidationError(f"base {base!r} must look like ubuntu@22.04")
@@ -459,12 +544,144 @@ def parse_base(base: str | dict[str, str]) -> dict[str, str]:
     return {"os": os_name, "channel": channel}
 
 
+ADDRESS_KEYS = frozenset({"value", "type", "scope", "space_id"})
+
+
 def _address_entry(address: str | dict[str, Any]) -> dict[str, Any]:
     if isinstance(address, dict):
-        return {"space_id": "0", **address}
-    # The 1.18 classification rules are still today's: one implementation for both.
-    classified = classify(address)
-    if classified is None:
-        raise ValidationError(f"address {address!r} is neither an IP address nor a valid host name")
-    type_name, scope = classified
+        return _address_map(address)
+    if not isinstance(address, str):
+        raise ValidationError(
+            f"address {_shown(address)} must be a string or a map {{value, type, scope}}"
+        )
+    type_name, scope = _classified(address)
     return {"value": address, "type": type_name, "scope": scope, "space_id": "0"}
+
+
+def _classified(value: str) -> tuple[str, str]:
+    # The 1.18 classification rules are still today's: one implementation for both.
+    classified = classify(value)
+    if classified is None:
+        raise ValidationError(f"address {value!r} is neither an IP address nor a valid host name")
+    return classified
+
+
+def _address_map(address: dict[str, Any]) -> dict[str, Any]:
+    """A full map is checked as strictly as a plain value: its type must be what the
+    value is; its scope is the caller's (a provider knows better than the rules)."""
+    value = address.get("value")
+    if not isinstance(value, str):
+        raise ValidationError(f"address {_shown(address)} needs a string value")
+    extra = sorted((k for k in address if k not in ADDRESS_KEYS), key=repr)
+    missing = [k for k in ("type", "scope") if k not in address]
+    if extra or missing:
+        problems = [f"no {k}" for k in missing] + [f"unexpected key {k!r}" for k in extra]
+        raise ValidationError(f"address {value!r} has {', '.join(problems)}")
+    type_name, _ = _classified(value)
+    if address["type"] != type_name:
+        raise ValidationError(
+            f"address {value!r} is of type {type_name}, not {_shown(address['type'])}"
+        )
+    scope = address["scope"]
+    if not isinstance(scope, str) or scope not in ADDRESS_SCOPES:
+        raise ValidationError(
+            f"address {value!r} has scope {_shown(scope)}, not one of {', '.join(ADDRESS_SCOPES)}"
+        )
+    space_id = address.get("space_id", "0")
+    if not isinstance(space_id, str) or not space_id:
+        raise ValidationError(
+            f"address {value!r} has space_id {_shown(space_id)}, not a non-empty string"
+        )
+    return {"value": value, "type": type_name, "scope": scope, "space_id": space_id}
+
+
+# --- arguments ---------------------------------------------------------------------------
+# Checked where a command starts, before anything is loaded: a wrong-typed argument is
+# one ValidationError line naming it, never an AttributeError from deep inside.
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _text(name: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValidationError(f"{name} must be a string, got {_shown(value)}")
+    return value
+
+
+def _flag(name: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValidationError(f"{name} must be true or false, got {_shown(value)}")
+    return value
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _items(name: str, value: Any) -> list[Any]:
+    """A list given as any iterable but a string or a map (which would iterate as
+    letters or keys)."""
+    if isinstance(value, str):
+        raise ValidationError(f"{name} must be a list, not the string {_shown(value)}")
+    if isinstance(value, (bytes, dict)) or not isinstance(value, Iterable):
+        raise ValidationError(f"{name} must be a list, got {_shown(value)}")
+    return list(value)
+
+
+def _texts(name: str, value: Any) -> list[str]:
+    items = _items(name, value)
+    for item in items:
+        if not isinstance(item, str):
+            raise ValidationError(f"{name} must be a list of strings, got item {_shown(item)}")
+    return items
+
+
+def _mapping(name: str, value: Any) -> dict[str, Any]:
+    """An optional map with string keys (None is an empty one)."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ValidationError(f"{name} must be a map, got {_shown(value)}")
+    for key in value:
+        if not isinstance(key, str):
+            raise ValidationError(f"{name} keys must be strings, got {_shown(key)}")
+    return value
+
+
+def is_canonical_uuid(value: Any) -> bool:
+    """The one spelling str(uuid.uuid4()) gives: lowercase, hyphenated, no braces."""
+    if not isinstance(value, str):
+        return False
+    try:
+        return str(uuidlib.UUID(value)) == value
+    except ValueError:
+        return False
+
+
+def _placement_of(
+    machine_id: str, parent: str | None, container_type: str
+) -> tuple[str | None, str]:
+    """The (parent, container_type) a given machine id implies: ('0', 'lxd') for
+    `0/lxd/3`, (None, '') for `4`; a parent or type that disagrees is refused."""
+    if not is_machine_id(machine_id):
+        raise ValidationError(f"machine_id {machine_id!r} must look like 4 or 0/lxd/3")
+    host, kind = parent_and_container_type(machine_id)
+    if host is None:
+        if parent is not None or container_type:
+            raise ValidationError(
+                f"machine_id {machine_id!r} is not a container: it takes no parent or "
+                "container_type"
+            )
+        return None, ""
+    if parent is not None and parent != host:
+        raise ValidationError(
+            f"machine_id {machine_id!r} is a container of machine {host}, not of {parent}"
+        )
+    if container_type and container_type != kind:
+        raise ValidationError(
+            f"machine_id {machine_id!r} is a container of type {kind}, not {container_type}"
+        )
+    return host, kind

@@ -6,18 +6,26 @@ verify) goes through `EventStore.decode` so no path can forget to upcast.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from eventstate.backends.base import Backend, NewRow, Row, StoreMeta, WriteGuard
+from eventstate.backends.base import NO_READS, Backend, NewRow, Row, StoreMeta, WriteGuard
 from eventstate.codec import MAX_PAYLOAD_BYTES, PayloadCodec
-from eventstate.domain.catalogue import validate_payload
+from eventstate.domain.catalogue import OPENING_TYPES, STREAM_KINDS, validate_payload
 from eventstate.errors import UnknownEventTypeError, ValidationError
 from eventstate.gating import APPEND_GUARD, check_readable
 from eventstate.releases import CODE_RELEASE
-from eventstate.streams import legacy_machine_id, machine_stream
-from eventstate.timeutil import now_us
+from eventstate.streams import (
+    FORMS,
+    MACHINE,
+    check_new_stream,
+    legacy_machine_id,
+    machine_stream,
+    parse_stream,
+    stream_kind,
+)
+from eventstate.timeutil import MAX_US, MIN_US, now_us
 from upcasters import CHAIN, Chain, ReadPlan, no_express
 
 Upcaster = Callable[
@@ -79,6 +87,75 @@ class NewEvent:
     recorded_at: int | None = None
 
 
+# --- the envelope of an append (EventStore.encode): the slow paths that say what is wrong
+
+
+def _append_shape(chain: Chain, stream: str, version: int, type_name: str) -> tuple[int, str, bool]:
+    """(schema, stream kind, whether it opens its stream) of a type that can be appended."""
+    where = f"{_named(stream)} version {version}"
+    try:
+        schema = chain.current_schema(type_name)
+        current = chain.current_name(type_name)
+    except UnknownEventTypeError as exc:
+        raise UnknownEventTypeError(f"{where}: {exc}") from None
+    if current != type_name:
+        raise UnknownEventTypeError(
+            f"{where}: {type_name} is not a {CODE_RELEASE} event type (today it is {current})"
+        )
+    kind = STREAM_KINDS.get(type_name)
+    if kind is None or not chain.is_known(type_name, schema, CODE_RELEASE):
+        why = chain.why_not_storable(type_name, schema, CODE_RELEASE)
+        raise ValidationError(f"{where}: {type_name} cannot be appended ({why})")
+    return schema, kind, type_name in OPENING_TYPES
+
+
+def _envelope_problem(event: NewEvent) -> str:
+    """What is wrong with an event's stream, version, type or time (one of them is)."""
+    stream, version, type_name, at = event.stream, event.version, event.type, event.recorded_at
+    named = _named(stream)
+    if type(stream) is not str:
+        return (
+            f"{named} version {version!r}: {type_name!r}: the stream id must be a string, "
+            f"got {type(stream).__name__}"
+        )
+    if type(version) is not int or version < 1:
+        return (
+            f"{named} version {version!r}: {type_name!r}: the version must be an integer >= 1, "
+            f"got {type(version).__name__} {version!r}"
+        )
+    if type(type_name) is not str:
+        return f"{named} version {version}: the type must be a string, got {type_name!r}"
+    return (
+        f"{named} version {version}: {type_name}: recorded_at must be integer microseconds "
+        f"since the epoch within the years 1 to 9999 (UTC), or None for now; got {at!r}"
+    )
+
+
+def _stream_problem(stream: str, version: int, type_name: str, kind: str) -> str:
+    """Why `type_name` cannot be appended as `stream` version `version`."""
+    where = f"{_named(stream)} version {version}: {type_name}"
+    actual = stream_kind(stream)
+    if actual is None:
+        try:
+            check_new_stream(stream)
+        except ValidationError as exc:
+            return f"{where}: {exc}"
+    if actual != kind:
+        return f"{where} belongs in {kind} streams ({FORMS[kind]}), not in {actual} streams"
+    return f"{where} opens its stream: it can only be its version 1"
+
+
+def _named(stream: object) -> str:
+    """A stream id for a one-line message: quoted when it is odd (not a string, a newline,
+    a lone surrogate), so the message still prints."""
+    return stream if type(stream) is str and stream.isprintable() else repr(stream)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc)
+    return text.splitlines()[0][:160] if text.strip() else type(exc).__name__
+
+
 class EventStore:
     def __init__(self, backend: Backend, codec: PayloadCodec, chain: Chain = CHAIN) -> None:
         self.backend = backend
@@ -99,38 +176,75 @@ class EventStore:
     # --- writing ---------------------------------------------------------------------
 
     def encode(self, events: Iterable[NewEvent]) -> list[NewRow]:
-        """Validate 3.0 events and turn them into rows; raises before anything is written."""
+        """Validate 3.0 events and turn them into rows; raises before anything is written.
+
+        Checks the envelope (README, "The low-level append"): stream id, version,
+        recorded-at time, a type that can be stored in that kind of stream, opening
+        events at version 1, and the payload. Aggregate rules are the repository's.
+        The bulk path: a few type tests, one dict lookup and one cached call per event.
+        """
         rows: list[NewRow] = []
         stamp = now_us()
         chain = self.chain
         encode = self.codec.encode
+        # type -> (schema, stream kind, opens its stream), for the types met in this call
+        shapes: dict[str, tuple[int, str, bool]] = {}
         for event in events:
-            schema = chain.current_schema(event.type)
-            if chain.current_name(event.type) != event.type:
-                raise UnknownEventTypeError(
-                    f"{event.stream} version {event.version}: {event.type} is not a "
-                    f"{CODE_RELEASE} event type (today it is {chain.current_name(event.type)})"
+            stream, version, type_name, data = event.stream, event.version, event.type, event.data
+            recorded_at = stamp if event.recorded_at is None else event.recorded_at
+            if not (
+                type(stream) is str
+                and type(version) is int
+                and version >= 1
+                and type(type_name) is str
+                and type(recorded_at) is int
+                and MIN_US <= recorded_at <= MAX_US
+            ):
+                raise ValidationError(_envelope_problem(event))
+            shape = shapes.get(type_name)
+            if shape is None:
+                shape = shapes[type_name] = _append_shape(chain, stream, version, type_name)
+            schema, kind, opens = shape
+            if stream_kind(stream) != kind or (opens and version != 1):
+                raise ValidationError(_stream_problem(stream, version, type_name, kind))
+            try:
+                validate_payload(type_name, data)
+            except ValidationError as exc:
+                raise ValidationError(f"{stream} version {version}: {exc}") from None
+            # Appends create 3.0 ids only, so the payload's id is the stream's (a 1.x
+            # stream keeps 0/lxc/1 while its payload reads 0/lxd/1: never checked on reads).
+            if opens and kind == MACHINE and parse_stream(stream).name != data["machine_id"]:
+                raise ValidationError(
+                    f"{stream} version {version}: MachineAdded: field 'machine_id' "
+                    f"{data['machine_id']!r} is not the machine of its stream"
                 )
             try:
-                validate_payload(event.type, event.data)
-            except ValidationError as exc:
-                raise ValidationError(f"{event.stream} version {event.version}: {exc}") from None
-            state = encode(event.data)
+                state = encode(data)
+            except Exception as exc:  # what the catalogue let through: never a raw error
+                raise ValidationError(
+                    f"{stream} version {version}: {type_name} payload cannot be stored "
+                    f"({_first_line(exc)})"
+                ) from None
             if len(state) > MAX_PAYLOAD_BYTES:
                 raise ValidationError(
-                    f"{event.stream} version {event.version}: payload of {len(state)} bytes "
+                    f"{stream} version {version}: payload of {len(state)} bytes "
                     f"exceeds the {MAX_PAYLOAD_BYTES}-byte limit"
                 )
-            recorded_at = stamp if event.recorded_at is None else event.recorded_at
-            rows.append((event.stream, event.version, event.type, schema, recorded_at, state))
+            rows.append((stream, version, type_name, schema, recorded_at, state))
         return rows
 
-    def append(self, events: Sequence[NewEvent], guard: WriteGuard = APPEND_GUARD) -> list[int]:
+    def append(
+        self,
+        events: Sequence[NewEvent],
+        guard: WriteGuard = APPEND_GUARD,
+        unchanged: Mapping[str, int] = NO_READS,
+    ) -> list[int]:
         """Append atomically; returns the positions. Gating and versions are checked
-        in the same transaction as the write."""
+        in the same transaction as the write, and so are `unchanged`: streams the
+        decision read but does not write, each at the version it read."""
         if not events:
             return []
-        return self.backend.append(self.encode(events), guard)
+        return self.backend.append(self.encode(events), guard, unchanged)
 
     # --- reading -----------------------------------------------------------------------
 

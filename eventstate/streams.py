@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from functools import lru_cache
 from typing import NamedTuple
 
 from eventstate.errors import ValidationError
@@ -11,6 +13,12 @@ MACHINE = "machine"
 UNIT = "unit"
 UPGRADE = "upgrade"
 KINDS = (MODEL, MACHINE, UNIT, UPGRADE)
+FORMS = {
+    MODEL: "model:<model-uuid>",
+    MACHINE: "machine:<model-uuid>:<machine-id>",
+    UNIT: "unit:<model-uuid>:<unit-name>",
+    UPGRADE: "upgrade:<upgrade-id>",
+}
 
 
 class StreamId(NamedTuple):
@@ -58,6 +66,48 @@ def parse_stream(stream: str) -> StreamId:
         f"malformed stream id {stream!r}: expected model:<uuid>, machine:<uuid>:<id>, "
         "unit:<uuid>:<name> or upgrade:<id>"
     )
+
+
+# What a write may name (appends and imports), stricter than parse_stream, which
+# reads whatever an older store holds: a canonical lowercase model uuid, a machine id
+# (1.x spellings too: an import brings lxc containers) or a unit name, printable text.
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_ANY_MACHINE_ID = re.compile(r"(?:0|[1-9][0-9]*)(?:/(?:lxc|lxd|kvm)/(?:0|[1-9][0-9]*))*")
+_UNIT_NAME = re.compile(r"[a-z][a-z0-9-]*/(?:0|[1-9][0-9]*)")
+
+
+def check_new_stream(stream: str) -> str:
+    """The kind of a stream id a write may create; ValidationError says what is wrong."""
+    parsed = parse_stream(stream)
+    if not stream.isascii():
+        try:
+            stream.encode()
+        except UnicodeEncodeError:
+            raise ValidationError(
+                f"stream id {stream!r} is not valid UTF-8 (it holds a lone surrogate)"
+            ) from None
+    if not stream.isprintable():
+        raise ValidationError(f"stream id {stream!r} holds unprintable characters")
+    kind = parsed.kind
+    if kind != UPGRADE and _UUID.fullmatch(parsed.model_uuid) is None:
+        raise ValidationError(
+            f"stream id {stream!r}: {parsed.model_uuid!r} is not a lowercase model uuid"
+        )
+    if kind == MACHINE and _ANY_MACHINE_ID.fullmatch(parsed.name) is None:
+        raise ValidationError(f"stream id {stream!r}: {parsed.name!r} is not a machine id")
+    if kind == UNIT and _UNIT_NAME.fullmatch(parsed.name) is None:
+        raise ValidationError(f"stream id {stream!r}: {parsed.name!r} is not a unit name")
+    return kind
+
+
+@lru_cache(maxsize=65536)
+def stream_kind(stream: str) -> str | None:
+    """check_new_stream's kind, None for a stream id a write may not create. Cached: a
+    bulk append meets each stream many times."""
+    try:
+        return check_new_stream(stream)
+    except ValidationError:
+        return None
 
 
 def model_uuid_of(stream: str) -> str | None:

@@ -41,6 +41,7 @@ from eventstate.domain.catalogue import (
     RETIRED_TYPE,
     VALID_BASE_NAMES,
     VALID_BASES,
+    json_problem,
 )
 from upcasters import v1_18, v2_0, v2_7, v3_0
 from upcasters.addresses import LOCAL_CLOUD_SUFFIXES, classify_address
@@ -440,7 +441,7 @@ _CHANGE_PLANS: Final[dict[tuple[tuple[str, ...], tuple[str, ...]], ChangePlan]] 
 @EXPRESS.plan("EnvironConfigChanged", 1, "ModelConfigChanged", 4)
 def environ_config_changed(data: Payload, stream: str, providers: Providers) -> Result | None:
     """Deprecated and credential keys go (an emptied change is retired), default-series
-    becomes default-base; string keys only, as 3.0 wants them."""
+    becomes default-base; string keys and plain JSON values only, as 3.0 wants them."""
     changes = data["set"]
     unset = data["unset"]
     if len(data) != 2 or type(changes) is not dict or type(unset) is not list:
@@ -452,6 +453,9 @@ def environ_config_changed(data: Payload, stream: str, providers: Providers) -> 
     retired, dropped, new_unset, base_rule = plan
     if retired is not None:
         return RETIRED_TYPE, 1, {"original_type": "EnvironConfigChanged", "reason": retired}
+    # The values the 3.0 check would refuse (a dropped key's too: then the steps decide).
+    if json_problem(changes, 2) is not None:
+        return None
     if base_rule:  # every check before the first change to data
         if base_rule == _RENAME_SERIES:
             base = _BASE_NAMES.get(changes[_SERIES])

@@ -6,9 +6,12 @@ them, and a tuple costs nothing to build or unpack.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, Protocol
+
+from eventstate.errors import ConcurrencyConflictError
 
 # (position, stream, version, type, schema, recorded_at_us, state)
 Row = tuple[int, str, int, str, int, int, bytes]
@@ -70,6 +73,21 @@ class LeaseState:
     expires_at_us: int
 
 
+# No read dependencies (a default that cannot be mutated).
+NO_READS: Mapping[str, int] = MappingProxyType({})
+
+
+def check_unchanged(unchanged: Mapping[str, int], heads: Mapping[str, int]) -> None:
+    """Raise ConcurrencyConflictError unless every stream read is still at the version
+    read (`heads`: the streams' versions now, in the writing transaction)."""
+    for stream, version in unchanged.items():
+        now = heads.get(stream, 0)
+        if now != version:
+            raise ConcurrencyConflictError(
+                stream, version + 1, f"read at version {version} for this decision, now {now}"
+            )
+
+
 class WriteGuard(Protocol):
     """Checked inside the append's own transaction, against the store's state there.
 
@@ -90,13 +108,21 @@ class Backend(Protocol):
     url: str
 
     # --- the log -------------------------------------------------------------
-    def append(self, rows: Sequence[NewRow], guard: WriteGuard) -> list[int]:
+    def append(
+        self, rows: Sequence[NewRow], guard: WriteGuard, unchanged: Mapping[str, int] = NO_READS
+    ) -> list[int]:
         """Append atomically (all or nothing) and return the new positions.
 
         Positions are gap-free and in commit order. For each stream the first
         new version must follow the stream's last stored one: a version that
         exists already raises ConcurrencyConflictError, one that would leave a
         gap raises StreamVersionGapError. The hash chain is extended.
+
+        `unchanged` maps streams the caller read (and decided on) but does not
+        write to the version it read (0: none yet): if any has moved on, the
+        append raises ConcurrencyConflictError (`check_unchanged`), checked in the
+        same transaction as the write, so a decision spanning two aggregates
+        never commits on stale state.
         """
         ...
 

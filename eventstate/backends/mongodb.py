@@ -27,7 +27,7 @@ from __future__ import annotations
 import re
 import threading
 import weakref
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import replace
 from typing import Any, Literal
@@ -45,6 +45,7 @@ from pymongo.collection import Collection
 from pymongo.errors import ConfigurationError, DuplicateKeyError, OperationFailure
 
 from eventstate.backends.base import (
+    NO_READS,
     FullRow,
     LeaseState,
     NewRow,
@@ -271,12 +272,18 @@ class MongoBackend(ProcessRecorder):
 
     # --- appending -----------------------------------------------------------------------
 
-    def append(self, rows: Sequence[NewRow], guard: WriteGuard) -> list[int]:
+    def append(
+        self, rows: Sequence[NewRow], guard: WriteGuard, unchanged: Mapping[str, int] = NO_READS
+    ) -> list[int]:
         rows = list(rows)
         if self.transactions:
-            outcome = self._writer.transactional("append", rows, guard, strict=True)
+            outcome = self._writer.transactional(
+                "append", rows, guard, strict=True, unchanged=unchanged
+            )
         else:
-            outcome = self._writer.staged("append", "append", [rows], guard, strict=True)
+            outcome = self._writer.staged(
+                "append", "append", [rows], guard, strict=True, unchanged=unchanged
+            )
         self._wake()
         return outcome.positions
 

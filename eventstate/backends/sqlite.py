@@ -19,7 +19,7 @@ import itertools
 import os
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 from uuid import UUID
@@ -34,11 +34,13 @@ from eventsourcing.persistence import (
 )
 
 from eventstate.backends.base import (
+    NO_READS,
     LeaseState,
     NewRow,
     Row,
     StoreMeta,
     WriteGuard,
+    check_unchanged,
 )
 from eventstate.errors import (
     ConcurrencyConflictError,
@@ -273,9 +275,13 @@ class SQLiteBackend(ProcessRecorder):
 
     # --- appending -------------------------------------------------------------
 
-    def append(self, rows: Sequence[NewRow], guard: WriteGuard) -> list[int]:
+    def append(
+        self, rows: Sequence[NewRow], guard: WriteGuard, unchanged: Mapping[str, int] = NO_READS
+    ) -> list[int]:
         with self._write() as c:
             first = self._guarded_head(c, guard, rows)
+            if unchanged:  # writers are serialised (BEGIN IMMEDIATE): this read is current
+                check_unchanged(unchanged, self._heads(c, list(unchanged)))
             self._insert(c, rows)
             return list(range(first + 1, first + 1 + len(rows)))
 

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from eventstate.domain.catalogue import JOB_MANAGE_MODEL
+from eventstate.domain.catalogue import JOB_MANAGE_MODEL, validate_payload
 from eventstate.errors import NotFoundError, ValidationError
 from eventstate.store import Event, NewEvent
 from eventstate.streams import machine_stream, model_stream, unit_stream
@@ -97,6 +97,13 @@ class FoldedAggregate(Aggregate):
         self._fold.apply(event.stream, event.version, event.type, event.data, event.recorded_at)
 
     def _record(self, type_name: str, data: dict[str, Any]) -> None:
+        # Checked before the fold sees it: a caller's bad input is a ValidationError
+        # here, never a CorruptEventError from the fold (the store checks it again).
+        try:
+            validate_payload(type_name, data)
+        except ValidationError as exc:
+            version = self.version + len(self.pending) + 1
+            raise ValidationError(f"{self.stream} version {version}: {exc}") from None
         super()._record(type_name, data)
         self._apply_pending(self.pending[-1])
 

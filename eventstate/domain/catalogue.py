@@ -19,8 +19,10 @@ from itertools import pairwise
 from types import MappingProxyType
 from typing import Any, Final
 
+from eventstate.codec import MAX_NESTING
 from eventstate.errors import ValidationError
 from eventstate.releases import RELEASES
+from eventstate.streams import MACHINE, MODEL, UNIT, UPGRADE
 
 # --- today's vocabulary ------------------------------------------------------------
 
@@ -86,6 +88,33 @@ CURRENT_SCHEMAS: Final[Mapping[str, int]] = MappingProxyType(
         RETIRED_TYPE: 1,
     }
 )
+
+# The kind of stream each type is appended to (events.md). EventRetired has none: it is
+# only made by upcasting, never stored.
+STREAM_KINDS: Final[Mapping[str, str]] = MappingProxyType(
+    {
+        "ModelCreated": MODEL,
+        "ModelConfigChanged": MODEL,
+        "AgentVersionSet": MODEL,
+        "ModelEnvironVersionSet": MODEL,
+        "MachineAdded": MACHINE,
+        "MachineProvisioned": MACHINE,
+        "MachineAddressesSet": MACHINE,
+        "MachineAgentBinarySet": MACHINE,
+        "MachineLifeChanged": MACHINE,
+        "MachineSupportedContainersSet": MACHINE,
+        "MachineUpgradeActionsRequested": MACHINE,
+        "MachineUpgradeActionsCompleted": MACHINE,
+        "UnitAssignedToMachine": UNIT,
+        "UnitDestroyed": UNIT,
+        "UpgradeStarted": UPGRADE,
+        "UpgradeStepApplied": UPGRADE,
+        "UpgradeCompleted": UPGRADE,
+        "UpgradeAborted": UPGRADE,
+    }
+)
+# The types that open their stream: appended as its version 1 only.
+OPENING_TYPES: Final = frozenset({"ModelCreated", "MachineAdded", "UpgradeStarted"})
 
 # --- checks ------------------------------------------------------------------------
 # A check returns None when the value is fine, else (sub-path, problem); the
@@ -171,16 +200,94 @@ def sorted_set_of(values: Iterable[str]) -> Check:
     return set_check
 
 
-def str_map(check: Check | None = None) -> Check:
-    """A map with string keys; `check`, if given, sees the whole map after that."""
+# --- plain JSON ----------------------------------------------------------------------
+# Free-form values (model config) must be plain JSON (operations.md): what msgpack
+# stores and every reader (decode, projections, export, history) gets back as it was.
+
+JSON_INT_MIN: Final = -(2**63)  # msgpack's integers: int64 and uint64
+JSON_INT_MAX: Final = 2**64 - 1
+_SURROGATE = re.compile("[\ud800-\udfff]")  # the code points UTF-8 cannot encode
+_TOO_DEEP: Final = f"nests deeper than {MAX_NESTING} levels (the payload is level 1)"
+
+
+def _json_value_problem(value: Any) -> str | None:
+    """Why a value that is not a map or list is not plain JSON, None when it is: the
+    slow path of `json_problem` (subclasses, and every failure)."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        if JSON_INT_MIN <= value <= JSON_INT_MAX:
+            return None
+        return f"must be an integer from -2**63 to 2**64-1, got {_show(value)}"
+    if isinstance(value, float):
+        return None if math.isfinite(value) else f"must be a finite number, got {_show(value)}"
+    if isinstance(value, str):
+        if _SURROGATE.search(value) is None:
+            return None
+        return f"must be valid UTF-8 text (no lone surrogates), got {_show(value)}"
+    return (
+        "must be plain JSON (null, true, false, a number, a string, a list or a map), "
+        f"got {type(value).__name__} {_show(value)}"
+    )
+
+
+def _json_key_problem(key: Any) -> str | None:
+    if not isinstance(key, str):
+        return f"must have string keys, got {_show(key)}"
+    if _SURROGATE.search(key) is not None:
+        return f"must have valid UTF-8 keys (no lone surrogates), got {_show(key)}"
+    return None
+
+
+def json_problem(container: Any, depth: int) -> Problem | None:
+    """Where and why a map or list, `depth` levels deep in its payload (the payload is
+    level 1, as codec.nesting_exceeds counts), is not plain JSON; None when it is.
+
+    Config checks run on every append of a config change, so this is a tight loop: one
+    type test per value of a flat map (str, int and bool values are the common case),
+    recursing only into maps and lists; subclasses and failures take the slow path.
+    """
+    if depth >= MAX_NESTING and container:  # its values would sit deeper than the limit
+        return ("", _TOO_DEEP)
+    is_map = type(container) is dict or isinstance(container, dict)
+    items: Iterable[tuple[Any, Any]] = container.items() if is_map else enumerate(container)
+    for key, value in items:
+        if is_map and (type(key) is not str or not key.isascii()):
+            message = _json_key_problem(key)
+            if message is not None:
+                return ("", message)
+        kind = type(value)
+        if kind is str:
+            if value.isascii():
+                continue
+        elif kind is int:
+            if JSON_INT_MIN <= value <= JSON_INT_MAX:
+                continue
+        elif kind is bool or value is None:
+            continue
+        elif kind is float:
+            if value - value == 0.0:  # finite: inf - inf and nan - nan are nan
+                continue
+        elif kind is dict or kind is list or isinstance(value, dict | list):
+            problem = json_problem(value, depth + 1)
+            if problem is None:
+                continue
+            if problem[1] is _TOO_DEEP:  # named at the top: a path 200 deep helps no one
+                return problem
+            return (f"[{key!r}]{problem[0]}", problem[1])
+        message = _json_value_problem(value)
+        if message is not None:
+            return (f"[{key!r}]", message)
+    return None
+
+
+def json_map(depth: int) -> Check:
+    """A map of plain JSON with string keys, `depth` levels deep in its payload."""
 
     def map_check(value: Any) -> Problem | None:
         if type(value) is not dict:
             return ("", f"must be a map, got {_show(value)}")
-        for key in value:
-            if not isinstance(key, str):
-                return ("", f"must have string keys, got {_show(key)}")
-        return None if check is None else check(value)
+        return json_problem(value, depth)
 
     return map_check
 
@@ -295,7 +402,7 @@ def _then(first: Check, second: Callable[[Any], Problem | None]) -> Check:
     return both
 
 
-CONFIG = str_map(_config)
+CONFIG = _then(json_map(2), _config)  # payload -> config (level 2) -> values
 UNSET_KEYS = _then(list_of(STRING), _unset_keys)
 CLOUD_CREDENTIAL = matching(r"(?:[^/]+/[^/]+/[^/]+)?", "'' or '<cloud>/<owner>/<name>'")
 HARDWARE = record(
@@ -559,7 +666,7 @@ def _fast_model_config_changed(d: Mapping[str, Any]) -> bool:
     return (
         len(d) == 2
         and type(changes) is dict
-        and _all_strings(changes)
+        and json_problem(changes, 2) is None
         and _REFUSED_CONFIG_KEYS.isdisjoint(changes)
         and (base is None or base in VALID_BASE_NAMES)
         and type(unset) is list

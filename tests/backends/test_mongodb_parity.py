@@ -1,6 +1,7 @@
 """MongoBackend mirrors SQLiteBackend (the reference): random sequences of
-appends, imports, metadata changes, lease operations and eventsourcing inserts
-give the same results, errors, logs, hashes, metadata and lease on both."""
+appends (also ones that read another stream), imports, metadata changes, lease
+operations and eventsourcing inserts give the same results, errors, logs,
+hashes, metadata and lease on both."""
 
 from __future__ import annotations
 
@@ -36,6 +37,10 @@ op = st.one_of(
     st.tuples(st.just("release"), st.integers(0, 4)),
     st.tuples(st.just("fenced"), st.integers(0, 4), rows_spec),
     st.tuples(st.just("es_insert"), rows_spec),
+    # an append that read a stream at its head + delta (0: still current, so it passes)
+    st.tuples(
+        st.just("append_reading"), rows_spec, st.integers(0, len(STREAMS) - 1), st.integers(-1, 1)
+    ),
 )
 
 
@@ -80,6 +85,10 @@ def run(backend: Any, step: tuple[Any, ...], heads: dict[str, int], clock: int) 
             return (lease.holder, lease.token)
         if kind == "release":
             return backend.release_lease(step[1])
+        if kind == "append_reading":
+            read = STREAMS[step[2]]
+            unchanged = {read: max(heads.get(read, 0) + step[3], 0)}
+            return backend.append(make_rows(step[1], heads), APPEND_GUARD, unchanged)
         if kind == "fenced":
             return backend.append(make_rows(step[2], heads), FencedGuard(step[1], "u"))
         if kind == "es_insert":

@@ -417,11 +417,11 @@ def test_the_retrying_wrapper_redecides_after_a_conflict(
         append = stores[1].append
         sneaked: list[int] = []
 
-        def append_after_a_rival(events: Any, *args: Any) -> list[int]:
+        def append_after_a_rival(events: Any, *args: Any, **kwargs: Any) -> list[int]:
             if not sneaked:
                 sneaked.append(1)
                 first.set_machine_agent_binary(MODEL, "0", version="3.1.0-ubuntu-amd64")
-            return append(events, *args)
+            return append(events, *args, **kwargs)
 
         monkeypatch.setattr(stores[1], "append", append_after_a_rival)
         retrying = second.retrying()

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -32,7 +32,7 @@ from eventsourcing.persistence import Tracking
 from pymongo.client_session import ClientSession
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-from eventstate.backends.base import NewRow, StoreMeta, WriteGuard
+from eventstate.backends.base import NO_READS, NewRow, StoreMeta, WriteGuard, check_unchanged
 from eventstate.backends.mongo.context import Context, Session
 from eventstate.backends.mongo.documents import (
     STORE_ID,
@@ -103,6 +103,7 @@ class Writer:
         strict: bool,
         tracking: Tracking | None = None,
         extends_chain: bool = True,
+        unchanged: Mapping[str, int] = NO_READS,
     ) -> Outcome:
         """extends_chain: an append, even an empty one, (re)writes head_hash, as
         SQLite's does (an empty store's becomes GENESIS); a metadata write does not."""
@@ -131,6 +132,8 @@ class Writer:
                 return Outcome(head + 1, 0, meta)  # a tracking-only write, committed already
             new_meta = guard.check(meta, ctx.read_lease(session), head)
             self._check_versions(rows, strict, session)
+            if unchanged:  # read in the transaction that must win the head: current
+                check_unchanged(unchanged, ctx.heads(list(unchanged), session, upto=head))
             if tracking is not None:
                 self.tracking.check(tracking, doc, session)
             update: Doc = {}
@@ -202,6 +205,7 @@ class Writer:
         strict: bool,
         tracking: Tracking | None = None,
         trusted_versions: bool = False,
+        unchanged: Mapping[str, int] = NO_READS,
     ) -> Outcome:
         ctx = self.ctx
         batch = new_batch_id()
@@ -230,6 +234,10 @@ class Writer:
                 rows = list(given)
                 if not (trusted and extended):  # the first batch is always checked
                     self._check_staged_versions(operation, rows, strict)
+                if (
+                    unchanged and not extended
+                ):  # final: no other writer commits while we hold the lock
+                    self._check_staged_unchanged(operation, unchanged, head)
                 extended = True
                 for part in chunks(rows, ctx.chunk):
                     docs, last_hash = event_docs(part, position + 1, last_hash, batch)
@@ -258,6 +266,15 @@ class Writer:
         # No head filter: our own staged rows count (a later batch continues them).
         self.ctx.sessions.run(
             f"{operation} version check", lambda s: self._check_versions(rows, strict, s)
+        )
+
+    def _check_staged_unchanged(
+        self, operation: str, unchanged: Mapping[str, int], head: int
+    ) -> None:
+        ctx = self.ctx
+        self.ctx.sessions.run(
+            f"{operation} read check",
+            lambda s: check_unchanged(unchanged, ctx.heads(list(unchanged), s, upto=head)),
         )
 
     def _insert_staged(self, operation: str, docs: list[Doc], batch: str) -> None:
