@@ -50,6 +50,14 @@ def format_us(us: int) -> str:
     return (_EPOCH + timedelta(microseconds=us)).isoformat(timespec="microseconds")
 
 
+def format_stored_us(us: object) -> str:
+    """format_us for a time read back from a store, where altered bytes may hold any
+    value: ValueError saying so instead of an OverflowError or a TypeError."""
+    if type(us) is not int or not MIN_US <= us <= MAX_US:
+        raise ValueError(f"recorded_at {us!r} is not a time in the years 1 to 9999")
+    return format_us(us)
+
+
 def parse_user_time(text: str) -> int:
     """A time typed by a person (`--since 2013-08-01`): a date alone means midnight UTC,
     and a time without an offset is taken as UTC."""

@@ -12,6 +12,8 @@ from eventstate.errors import StoreURLError
 DEFAULT_URL = "sqlite:///eventstate.db"
 ENV_VAR = "EVENTSTATE_STORE"
 _CREDENTIALS = re.compile(r"(://[^:/@]*):.*@")  # greedy: a password may hold @ or /
+# The options api.open_backend reads: any other is a typo that would be silently ignored.
+SQLITE_OPTIONS = ("synchronous", "timeout")
 
 
 @dataclass(frozen=True)
@@ -35,7 +37,13 @@ def parse_url(url: str) -> StoreURL:
         path, _, query = rest.partition("?")
         if not path:
             raise StoreURLError(f"store URL {url!r} names no file: use sqlite:///path/to/store.db")
-        options = {k: v[-1] for k, v in parse_qs(query).items()}
+        options = {k: v[-1] for k, v in parse_qs(query, keep_blank_values=True).items()}
+        unknown = sorted(set(options) - set(SQLITE_OPTIONS))
+        if unknown:
+            raise StoreURLError(
+                f"store URL {url!r}: unknown option{'s' if len(unknown) > 1 else ''} "
+                f"{', '.join(unknown)} (sqlite:/// URLs take {', '.join(SQLITE_OPTIONS)})"
+            )
         return StoreURL("sqlite", path, url, options)
     if url.startswith(("mongodb://", "mongodb+srv://")):
         return StoreURL("mongodb", "", url)

@@ -1,5 +1,5 @@
 """`python -m eventstate.cli`: the same as the `eventstate` command."""
 
-from eventstate.cli.main import main
+from eventstate.cli.entry import main
 
 main()

@@ -11,6 +11,7 @@ writes instead of interleaving with the new holder.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import socket
 import threading
@@ -20,7 +21,32 @@ from eventstate.backends.base import Backend, LeaseState
 from eventstate.errors import EventStateError, FencingError
 from eventstate.timeutil import now_us
 
-DEFAULT_TTL_S = float(os.environ.get("EVENTSTATE_LEASE_TTL", "30") or 30)
+TTL_VAR = "EVENTSTATE_LEASE_TTL"
+MAX_TTL_S = 86_400.0
+DEFAULT_TTL_S = 30.0
+
+
+class LeaseSettingError(EventStateError):
+    exit_code = 2  # a setting given wrong, like a usage error
+
+
+def configured_ttl_s() -> float:
+    """EVENTSTATE_LEASE_TTL in seconds (DEFAULT_TTL_S when unset or empty), read when a
+    lease is made, not at import (a bad value there broke every command, even --help);
+    a value that is not a number of seconds in (0, 1 day] is refused, naming it."""
+    raw = os.environ.get(TTL_VAR, "").strip()
+    if not raw:
+        return DEFAULT_TTL_S
+    try:
+        ttl = float(raw)
+    except ValueError:
+        ttl = math.nan
+    if not (math.isfinite(ttl) and 0 < ttl <= MAX_TTL_S):
+        raise LeaseSettingError(
+            f"{TTL_VAR}={raw!r} is not a number of seconds greater than 0 and at most "
+            f"{MAX_TTL_S:.0f}"
+        )
+    return ttl
 
 
 def default_holder() -> str:
@@ -29,11 +55,11 @@ def default_holder() -> str:
 
 class UpgradeLease:
     def __init__(
-        self, backend: Backend, holder: str | None = None, ttl_s: float = DEFAULT_TTL_S
+        self, backend: Backend, holder: str | None = None, ttl_s: float | None = None
     ) -> None:
         self.backend = backend
         self.holder = holder or default_holder()
-        self.ttl_s = ttl_s
+        self.ttl_s = configured_ttl_s() if ttl_s is None else ttl_s
         self.state: LeaseState | None = None
         self.lost: BaseException | None = None
         self._stop = threading.Event()

@@ -25,9 +25,11 @@ from eventstate.errors import (
     CorruptEventError,
     EventStateError,
     StoreTooNewError,
+    UnknownEventTypeError,
     UpcastError,
     UpgradeAbortedError,
     UpgradeInProgressError,
+    ValidationError,
 )
 from eventstate.faults import checkpoint
 from eventstate.gating import FencedGuard, check_readable
@@ -35,7 +37,7 @@ from eventstate.releases import CODE_RELEASE, compare, is_release, releases_betw
 from eventstate.store import EventStore, NewEvent
 from eventstate.streams import machine_stream, upgrade_stream
 from eventstate.timeutil import format_us, now_us
-from eventstate.upgrade.lease import DEFAULT_TTL_S, UpgradeLease
+from eventstate.upgrade.lease import UpgradeLease
 from eventstate.upgrade.steps import steps_for
 from projections import Fold, MemoryDocumentSet
 from projections.documents import parse_machine_stream
@@ -152,6 +154,10 @@ class _Run:
             fold.apply_many(batch)
         except (UpcastError, CorruptEventError) as exc:
             return exc
+        except (ValidationError, UnknownEventTypeError) as exc:
+            # An event the documents cannot hold (an old store's event on the wrong kind
+            # of stream): abort like any other, rather than fail in every later phase.
+            return CorruptEventError(f"the log does not fold into documents: {exc}")
         finally:
             if gc_was_enabled:
                 gc.enable()
@@ -181,7 +187,7 @@ def run_upgrade(
     to: str | None = None,
     dry_run: bool = False,
     holder: str | None = None,
-    ttl_s: float = DEFAULT_TTL_S,
+    ttl_s: float | None = None,  # None: EVENTSTATE_LEASE_TTL, else the default
     say: Say = lambda message: None,
 ) -> UpgradeReport:
     target = to or CODE_RELEASE

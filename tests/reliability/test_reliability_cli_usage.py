@@ -1,5 +1,5 @@
-"""Wrong CLI arguments give usage errors (issue 8, item 3): exit code 2, one "Error:"
-line naming the problem, no traceback, and nothing run."""
+"""Wrong CLI arguments give usage errors (issue 8, item 3): exit code 2, one "error:"
+line naming the problem (and the --help to read), no traceback, and nothing run."""
 
 from __future__ import annotations
 
@@ -52,10 +52,11 @@ def test_wrong_arguments_are_usage_errors(tmp_path: Path) -> None:
     failures = []
     for args, expected, proc in running:
         out, err = proc.communicate(timeout=100)
-        errors = [line for line in err.splitlines() if line.startswith("Error:")]
+        errors = [line for line in err.splitlines() if line.startswith("error:")]
         ok = (
             proc.returncode == 2
             and len(errors) == 1
+            and len(err.splitlines()) == 1
             and expected in errors[0]
             and "Traceback" not in err
             and not out

@@ -16,6 +16,7 @@ from eventstate.errors import (
     UpgradeAbortedError,
     UpgradeInProgressError,
 )
+from eventstate.gating import ImportGuard
 from eventstate.interchange import import_jsonl
 from eventstate.repository import Repository
 from eventstate.store import EventStore
@@ -97,6 +98,25 @@ def test_preflight_failure_aborts_with_nothing_written(tmp_path: Path, store: Ev
     # only the upgrade stream's start and abort records were written
     assert store.head() == head + 2
     assert {e.type for e in store.iter_events(after=head)} == {"UpgradeStarted", "UpgradeAborted"}
+
+
+def test_an_event_on_the_wrong_kind_of_stream_aborts_the_upgrade(store: EventStore) -> None:
+    """A store written before imports checked stream kinds can hold a model event in a
+    machine stream: the preflight's fold refuses it, and the upgrade aborts (store
+    available at its old release) instead of failing in every later phase, stuck."""
+    import_jsonl(store, FIXTURES / "legacy-1.14.jsonl")
+    model = next(e.stream for e in store.iter_events(target=None) if e.type == "EnvironmentCreated")
+    misplaced = f"machine:{model.removeprefix('model:')}:99"
+    state = store.codec.encode({"version": "1.14.1"})
+    store.backend.append([(misplaced, 1, "AgentVersionSet", 1, 1, state)], ImportGuard("1.14"))
+    head = store.head()
+    with pytest.raises(UpgradeAbortedError, match="does not fold"):
+        run_upgrade(store)
+    meta = store.meta()
+    assert (meta.release, meta.status) == ("1.14", "available")
+    (run,) = upgrade_history(store)
+    assert run.outcome == "aborted" and misplaced in run.reason
+    assert store.head() == head + 2  # UpgradeStarted and UpgradeAborted only
 
 
 def test_dry_run_writes_nothing_and_shows_changes(store: EventStore) -> None:

@@ -17,10 +17,12 @@ import orjson
 
 from eventstate.audit import VerifyReport, iter_history, redact, redact_text, verify
 from eventstate.cli.context import CliContext, pass_cli
+from eventstate.cli.corrupt import bad_times_named
 from eventstate.cli.output import emit_json, info, progress_bar, table
-from eventstate.errors import EventStateError
+from eventstate.cli.params import MAX_WORKERS, integer
+from eventstate.errors import CorruptEventError, EventStateError
 from eventstate.store import Event
-from eventstate.timeutil import format_us, parse_user_time
+from eventstate.timeutil import format_stored_us, parse_user_time
 
 _JSON_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
 
@@ -58,8 +60,11 @@ def history(
     since_us = _user_time(since, "--since")
     until_us = _user_time(until, "--until")
     with redacted_errors():
-        events = iter_history(cli.store(), stream, model_uuid, types, since_us, until_us, raw=raw)
-        written = _write_jsonl(events) if as_json else _write_lines(events)
+        store = cli.store()
+        # --since and --until compare recorded_at as stored: one that is no time is named.
+        with bad_times_named(store):
+            events = iter_history(store, stream, model_uuid, types, since_us, until_us, raw=raw)
+            written = _write_jsonl(events) if as_json else _write_lines(events)
     if not written:
         info("no events")
 
@@ -68,14 +73,14 @@ def history(
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option(
     "--workers",
-    type=click.IntRange(min=1),
+    type=integer(1, MAX_WORKERS),
     default=None,
     help="Processes sharing the work (default: one per idle CPU on a large log).",
 )
 @click.option(
     "--upto",
     metavar="POSITION",
-    type=click.IntRange(min=0),
+    type=integer(0),
     default=None,
     help="Only the log up to POSITION (its head_hash: compare with one kept earlier).",
 )
@@ -110,9 +115,18 @@ def _record(event: Event) -> dict[str, Any]:
         "version": event.version,
         "type": event.type,
         "schema": event.schema,
-        "recorded_at": format_us(event.recorded_at),
+        "recorded_at": _recorded_at(event),
         "data": redact(event.data),
     }
+
+
+def _recorded_at(event: Event) -> str:
+    try:
+        return format_stored_us(event.recorded_at)
+    except ValueError as exc:  # altered bytes: name the event, as a bad payload does
+        raise CorruptEventError(
+            f"{event.stream} version {event.version} (position {event.position}): {exc}"
+        ) from None
 
 
 def _write_jsonl(events: Iterator[Event]) -> int:
@@ -136,7 +150,7 @@ def _write_lines(events: Iterator[Event]) -> int:
             write(f"{'POSITION':>9}  {'RECORDED AT':<32}  STREAM #VERSION  TYPE/SCHEMA  DATA\n")
         data = orjson.dumps(redact(event.data), default=_plain, option=_JSON_OPTIONS).decode()
         write(
-            f"{event.position:>9}  {format_us(event.recorded_at):<32}  "
+            f"{event.position:>9}  {_recorded_at(event):<32}  "
             f"{event.stream} #{event.version}  {event.type}/{event.schema}  {data}\n"
         )
         count += 1

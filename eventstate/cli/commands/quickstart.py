@@ -18,6 +18,7 @@ from eventstate.cli.context import CliContext, pass_cli
 from eventstate.cli.output import info, progress_bar
 from eventstate.errors import EventStateError
 from eventstate.interchange import import_jsonl
+from eventstate.upgrade.lease import configured_ttl_s
 from eventstate.upgrade.runner import run_upgrade
 from eventstate.url import ENV_VAR, parse_url
 
@@ -34,11 +35,12 @@ def quickstart(cli: CliContext, ctx: click.Context) -> None:
     Uses a new SQLite store ./eventstate-quickstart.db (recreated on each run)
     unless --store or EVENTSTATE_STORE names an empty store to use instead.
     """
+    configured_ttl_s()  # the upgrade's setting, checked before anything is created
     explicit = ctx.find_root().params.get("store_url") or os.environ.get(ENV_VAR)
     if not explicit:
         _fresh_file(Path(DEFAULT_FILE))
         cli.url = f"sqlite:///{DEFAULT_FILE}"
-    store = cli.store()
+    store = cli.store(must_exist=False)
     if store.head() > 0:
         raise EventStateError(
             f"quickstart needs an empty store, and {cli.url} holds {store.head()} events: "

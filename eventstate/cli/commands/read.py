@@ -14,6 +14,7 @@ import orjson
 
 from eventstate.cli.context import CliContext, pass_cli
 from eventstate.cli.output import emit_json, info, table
+from eventstate.cli.params import integer
 from projections.documents import Document
 
 MACHINE_COLUMNS = ("model", "id", "life", "jobs", "base", "instance", "addresses", "agent")
@@ -72,7 +73,7 @@ def machines(cli: CliContext, model_uuid: str | None, as_json: bool) -> None:
 @click.option(
     "--version",
     "version",
-    type=click.IntRange(min=1),
+    type=integer(1),
     default=None,
     help="The document as of version N of the machine's stream.",
 )

@@ -12,6 +12,7 @@ from eventstate.cli.context import CliContext, pass_cli
 from eventstate.cli.output import emit_json, info, table
 from eventstate.releases import RELEASES
 from eventstate.upgrade.history import upgrade_history
+from eventstate.upgrade.lease import configured_ttl_s
 from eventstate.upgrade.runner import UpgradeReport, run_upgrade
 
 
@@ -31,6 +32,8 @@ def upgrade(
     cli: CliContext, to: str | None, dry_run: bool, holder: str | None, as_json: bool
 ) -> None:
     """Upgrade the store to this code's release (any older release, in one step)."""
+    if not dry_run:
+        configured_ttl_s()  # a bad EVENTSTATE_LEASE_TTL is refused before the store is opened
     store = cli.store(check_release=False)
     report = run_upgrade(
         store, to=to, dry_run=dry_run, holder=holder, say=(lambda m: None) if as_json else info

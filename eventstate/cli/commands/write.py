@@ -12,11 +12,13 @@ import orjson
 
 from eventstate.cli.context import CliContext, pass_cli
 from eventstate.cli.groups import DefaultGroup
+from eventstate.cli.params import integer
 from eventstate.repository import Repository, RetryingRepository
 
 
-def _repo(cli: CliContext) -> RetryingRepository:
-    return Repository(cli.store()).retrying()
+def _repo(cli: CliContext, *, new_store: bool = False) -> RetryingRepository:
+    # Only `model create` may start a store: any other change needs a model in one.
+    return Repository(cli.store(must_exist=not new_store)).retrying()
 
 
 def _pairs(values: tuple[str, ...], what: str) -> dict[str, Any]:
@@ -63,7 +65,7 @@ def model_create(
 ) -> None:
     """Create a model; prints its uuid."""
     values = _pairs(config, "--config")  # before the store is opened (or created)
-    uuid = _repo(cli).create_model(
+    uuid = _repo(cli, new_store=True).create_model(
         name,
         provider_type=provider_type,
         cloud_region=cloud_region,
@@ -195,7 +197,7 @@ def machine_addresses(
 @click.argument("machine_id", metavar="ID")
 @click.argument("version", metavar="VERSION")
 @click.option("--url", default="")
-@click.option("--size", default=0, type=int)
+@click.option("--size", default=0, type=integer(0))
 @click.option("--sha256", default="")
 @pass_cli
 def machine_agent(
