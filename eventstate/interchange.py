@@ -24,18 +24,19 @@ import orjson
 from eventstate import interchange_fork
 from eventstate.backends.base import NewRow
 from eventstate.codec import MAX_NESTING, MAX_PAYLOAD_BYTES, nesting_exceeds
-from eventstate.domain.catalogue import validate_payload
+from eventstate.domain.catalogue import OPENING_TYPES, STREAM_KINDS, validate_payload
 from eventstate.errors import (
     CorruptEventError,
     EventStateError,
     InterchangeError,
+    UpcastError,
     ValidationError,
 )
 from eventstate.gating import ImportGuard, check_readable
 from eventstate.interchange_fork import ForkedParse, can_fork
 from eventstate.releases import CODE_RELEASE, compare, is_release
 from eventstate.store import EventStore
-from eventstate.streams import parse_stream
+from eventstate.streams import FORMS, check_new_stream, model_stream, model_uuid_of, stream_kind
 from eventstate.timeutil import MAX_US, MIN_US, format_us, parse_iso_us
 
 FORMAT = "eventstate-jsonl"
@@ -108,12 +109,20 @@ class _LineChecker:
         self.store_empty = store_empty
         self.last_versions: dict[str, int] = {}
         self.known: dict[tuple[str, int], int] = {}
+        # (type, schema) -> (the kind of stream it belongs in, whether it opens it)
+        self.kinds: dict[tuple[str, int], tuple[str, bool]] = {}
         self.encode = store.codec.encode
+        # A store at the code's release reads old schemas at once, with no upgrade
+        # preflight first: each must upcast now, or it would break every read for good.
+        self.upcast = store.chain.upcast if release == CODE_RELEASE else None
+        self.contextual = store.chain.read_plan(CODE_RELEASE).contextual
+        self.providers: dict[str, str | None] = {}  # model stream -> its provider type
         self.quick = self._build_quick()
 
     def _build_quick(self) -> QuickRow:
         loads, from_iso, encode = orjson.loads, datetime.fromisoformat, self.encode
         known, last_versions, store_empty = self.known, self.last_versions, self.store_empty
+        kinds, upcast, check_upcast = self.kinds, self.upcast, self._check_upcast
 
         def quick(line: bytes) -> NewRow | None:
             # Every check of `row`, in its order; any exception means "not sure".
@@ -138,6 +147,9 @@ class _LineChecker:
                     validate_payload(type_name, data)
                 elif kind != _HELD:
                     return None
+                stream_of, opens = kinds[type_name, schema]
+                if stream_kind(stream) != stream_of or (opens and version != 1):
+                    return None
                 if len(line) > _NESTING_LINE and (
                     line.count(b"{") + line.count(b"[") > MAX_NESTING
                 ):
@@ -151,13 +163,14 @@ class _LineChecker:
                 if last is None:
                     if not store_empty:
                         return None
-                    parse_stream(stream)
                     last = 0
                 if version != last + 1:
                     return None
                 state = encode(data)
                 if len(state) > MAX_PAYLOAD_BYTES:
                     return None
+                if upcast is not None:
+                    check_upcast(stream, version, type_name, schema, data)
             except Exception:
                 return None
             last_versions[stream] = version
@@ -198,7 +211,8 @@ class _LineChecker:
             raise InterchangeError(
                 number, f"{stream} version {version}: data must be a JSON object", self.source
             )
-        if self._check_type(number, stream, version, type_name, schema) == _CURRENT:
+        self._check_stream(number, stream, version, type_name, schema)
+        if self.known[type_name, schema] == _CURRENT:
             # Today's schema is read without upcasting, so nothing later checks it:
             # a payload the fold cannot read must not get in.
             try:
@@ -225,7 +239,59 @@ class _LineChecker:
             raise InterchangeError(
                 number, f"{stream} version {version}: payload too large", self.source
             )
+        if self.upcast is not None:
+            try:
+                self._check_upcast(stream, version, type_name, schema, data)
+            except UpcastError as exc:
+                raise InterchangeError(
+                    number,
+                    f"{exc} (a {self.release} store reads it at once: it cannot be imported)",
+                    self.source,
+                ) from None
         return (stream, version, type_name, schema, recorded_at, state)
+
+    def _check_stream(
+        self, number: int, stream: str, version: int, type_name: str, schema: int
+    ) -> None:
+        """The type is one the release holds, in a stream id a write may create, of
+        the kind the type belongs in; an opening event only at version 1."""
+        self._check_type(number, stream, version, type_name, schema)
+        stream_of, opens = self.kinds[type_name, schema]
+        where = f"{stream!r} version {version}: {type_name} schema {schema}"
+        try:
+            actual = check_new_stream(stream)
+        except ValidationError as exc:
+            raise InterchangeError(number, str(exc), self.source) from None
+        if actual != stream_of:
+            raise InterchangeError(
+                number,
+                f"{where} belongs in {stream_of} streams ({FORMS[stream_of]}), "
+                f"not in {actual} streams",
+                self.source,
+            )
+        if opens and version != 1:
+            raise InterchangeError(
+                number, f"{where} opens its stream: it can only be its version 1", self.source
+            )
+
+    def _check_upcast(
+        self, stream: str, version: int, type_name: str, schema: int, data: dict[str, Any]
+    ) -> None:
+        """Raise UpcastError unless the event reads at today's schema (changes `data`:
+        only after it was encoded). A model's first event names its provider."""
+        assert self.upcast is not None
+        if version == 1 and stream.startswith("model:"):
+            provider = data.get("provider_type")
+            self.providers[stream] = provider if type(provider) is str else None
+        provider = None
+        if (type_name, schema) in self.contextual:
+            model = model_stream(model_uuid_of(stream) or "")
+            if model not in self.providers:
+                # Into a store with events (never a forked child): its own models.
+                known = None if self.store_empty else self.store._provider_for(model)
+                self.providers[model] = known
+            provider = self.providers[model]
+        self.upcast(stream, version, type_name, schema, data, provider)
 
     def _check_type(
         self, number: int, stream: str, version: int, type_name: str, schema: int
@@ -242,6 +308,8 @@ class _LineChecker:
                     and chain.current_schema(type_name) == schema
                 )
                 kind = _CURRENT if current else _HELD
+                name = chain.current_name(type_name)
+                self.kinds[key] = (STREAM_KINDS[name], name in OPENING_TYPES)
             self.known[key] = kind
         if kind == _REFUSED:
             why = self.store.chain.why_not_storable(type_name, schema, self.release)
@@ -259,10 +327,6 @@ class _LineChecker:
     def _check_version(self, number: int, stream: str, version: int) -> None:
         last = self.last_versions.get(stream)
         if last is None:
-            try:
-                parse_stream(stream)
-            except ValidationError as exc:
-                raise InterchangeError(number, str(exc), self.source) from None
             last = (
                 0 if self.store_empty else self.store.backend.stream_heads([stream]).get(stream, 0)
             )
@@ -331,18 +395,22 @@ def _batches(
     quick, row = checker.quick, checker.row
     batch: list[NewRow] = []
     append = batch.append
+    # Bytes counted, not handle.tell(): a pipe or a FIFO (`... | eventstate import
+    # /dev/stdin`) cannot tell (its header's bytes are not counted then).
+    done = handle.tell() if handle.seekable() else 0
     for number, line in enumerate(handle, 2):
         append(quick(line) or row(number, line))
+        done += len(line)
         if len(batch) >= BATCH:
             yield batch
             batch = []
             append = batch.append
             if progress is not None:
-                progress(handle.tell())
+                progress(done)
     if batch:
         yield batch
     if progress is not None:
-        progress(handle.tell())
+        progress(done)
 
 
 def export_jsonl(

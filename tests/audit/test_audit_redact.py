@@ -148,6 +148,9 @@ def test_history_options_are_checked(url: str) -> None:
 LEAKY = "hunter2-very-secret"
 
 
+LEAKY_MODEL = "9b1e0c4e-0000-4000-8000-00000000beef"
+
+
 @pytest.fixture
 def leaky_url(tmp_path: Path) -> str:
     """A 1.14 store whose config change has a malformed `set`: its upcast error quotes it."""
@@ -155,20 +158,20 @@ def leaky_url(tmp_path: Path) -> str:
     header = {"format": "eventstate-jsonl", "format_version": 1, "release": "1.14"}
     events = [
         {
-            "stream": "model:u1",
+            "stream": f"model:{LEAKY_MODEL}",
             "version": 1,
             "type": "EnvironmentCreated",
             "schema": 1,
             "recorded_at": "2013-08-01T09:00:00+00:00",
             "data": {
-                "uuid": "u1",
+                "uuid": LEAKY_MODEL,
                 "name": "leaky",
                 "provider_type": "ec2",
                 "config": {"password": LEAKY, "admin-secret": LEAKY},
             },
         },
         {
-            "stream": "model:u1",
+            "stream": f"model:{LEAKY_MODEL}",
             "version": 2,
             "type": "EnvironConfigChanged",
             "schema": 1,

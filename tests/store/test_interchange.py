@@ -210,8 +210,9 @@ def test_failure_after_many_batches_leaves_store_unchanged(
     tmp_path: Path, store: EventStore
 ) -> None:
     lines: list[object] = [HEADER]
-    lines += [_event(f"model:m{i}", 1) for i in range(12_000)]
-    lines.append(_event("model:m5", 5))  # a gap, after two full batches went to the database
+    models = [f"model:00000000-0000-4000-8000-{i:012d}" for i in range(12_000)]
+    lines += [_event(model, 1) for model in models]
+    lines.append(_event(models[5], 5))  # a gap, after two full batches went to the database
     path = _write(tmp_path / "late.jsonl", lines)
     with pytest.raises(InterchangeError) as caught:
         import_jsonl(store, path)
@@ -245,3 +246,104 @@ def test_store_newer_than_code_refuses_export(store: EventStore) -> None:
     store.backend.write_meta(MetaChange(replace(store.meta(), release="4.0")))
     with pytest.raises(StoreTooNewError, match="newer than this code"):
         _export(store)
+
+
+# --- what a write may name, and what a 3.0 store must read at once ---------------------------
+
+UUID = MODEL.removeprefix("model:")
+MACHINE_ADDED_1_14 = {
+    "machine_id": "7",
+    "series": "precise",
+    "container_type": "",
+    "nonce": "",
+    "jobs": [1],
+    "constraints": "",
+    "placement": "",
+}
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        (_event(f"machine:{UUID}:99", 1), "AgentVersionSet schema 1 belongs in model streams"),
+        (
+            _event(MODEL, 1, "MachineAdded", 1, MACHINE_ADDED_1_14),
+            "MachineAdded schema 1 belongs in machine streams",
+        ),
+        (_event("model:not-a-uuid", 1), "'not-a-uuid' is not a lowercase model uuid"),
+        (_event(MODEL.upper().replace("MODEL", "model"), 1), "is not a lowercase model uuid"),
+        (_event(MODEL + " ", 1), "is not a lowercase model uuid"),
+        (
+            _event(f"machine:{UUID}:-1", 1, "MachineAdded", 1, MACHINE_ADDED_1_14),
+            "'-1' is not a machine id",
+        ),
+        (
+            _event(f"machine:{UUID}:0/lxc/", 1, "MachineAdded", 1, MACHINE_ADDED_1_14),
+            "'0/lxc/' is not a machine id",
+        ),
+        (
+            _event(f"unit:{UUID}:wordpress", 1, "UnitDestroyed", 1, {"unit": "wordpress/0"}),
+            "'wordpress' is not a unit name",
+        ),
+        (_event("upgrade:x\ty", 1), "unprintable"),
+    ],
+)
+def test_a_stream_id_a_write_may_not_create_is_refused(
+    tmp_path: Path, store: EventStore, line: dict[str, object], message: str
+) -> None:
+    """Each event in a stream of its kind, named as appends name them: an event on the
+    wrong kind of stream or an odd id would break the fold of every read (and leave an
+    upgrade failing in every run), so the import refuses it, naming its line."""
+    path = _write(tmp_path / "odd.jsonl", [HEADER, _event(MODEL, 1), line])
+    with pytest.raises(InterchangeError, match=message) as caught:
+        import_jsonl(store, path)
+    assert caught.value.line == 3
+    assert store.head() == 0
+
+
+def test_an_opening_event_after_version_1_is_refused(tmp_path: Path, store: EventStore) -> None:
+    stream = f"machine:{UUID}:7"
+    lines = [
+        HEADER,
+        _event(MODEL, 1),
+        _event(stream, 1, "MachineAdded", 1, MACHINE_ADDED_1_14),
+        _event(stream, 2, "MachineAdded", 1, MACHINE_ADDED_1_14),
+    ]
+    with pytest.raises(InterchangeError, match="opens its stream: it can only be its version 1"):
+        import_jsonl(store, _write(tmp_path / "twice.jsonl", lines))
+    assert store.head() == 0
+
+
+def _upgraded_copy(tmp_path: Path) -> tuple[EventStore, Path]:
+    """A 3.0 store made from the 1.14 fixture, and its plain export (old schemas kept)."""
+    from eventstate.upgrade.runner import run_upgrade
+
+    store = open_store(f"sqlite:///{tmp_path / 'upgraded.db'}")
+    import_jsonl(store, FIXTURES / "legacy-1.14.jsonl")
+    run_upgrade(store)
+    backup = tmp_path / "backup.jsonl"
+    backup.write_bytes(_export(store))
+    return store, backup
+
+
+def test_an_event_a_3_0_store_cannot_read_is_refused(tmp_path: Path) -> None:
+    """Into a store at the code's release no upgrade preflight comes first: an old-schema
+    event that does not upcast would fail every read for good, so the import refuses it."""
+    store, _ = _upgraded_copy(tmp_path)
+    head, before = store.head(), _export(store)
+    bad = {**MACHINE_ADDED_1_14, "series": "wily"}  # no series table knows it
+    lines = [{**HEADER, "release": "3.0"}, _event(f"machine:{UUID}:77", 1, "MachineAdded", 1, bad)]
+    with pytest.raises(InterchangeError, match="unknown series 'wily'") as caught:
+        import_jsonl(store, _write(tmp_path / "poison.jsonl", lines))
+    assert caught.value.line == 2 and "cannot be imported" in str(caught.value)
+    assert store.head() == head and _export(store) == before
+
+
+def test_a_backup_of_an_upgraded_store_restores(tmp_path: Path) -> None:
+    """Its old-schema events (never rewritten) upcast, context-aware ones with their
+    model's provider from the same file: the restored store reads as the original."""
+    store, backup = _upgraded_copy(tmp_path)
+    restored = open_store(f"sqlite:///{tmp_path / 'restored.db'}")
+    import_jsonl(restored, backup)
+    assert _export(restored) == backup.read_bytes()
+    assert [e[1:] for e in restored.iter_events()] == [e[1:] for e in store.iter_events()]
