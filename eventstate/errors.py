@@ -24,6 +24,10 @@ class StoreURLError(EventStateError):
     exit_code = 2
 
 
+class StoreClosedError(EventStateError):
+    """A store used after close()."""
+
+
 class CorruptEventError(EventStateError):
     """Stored bytes that do not decode (or decrypt) to an event payload."""
 

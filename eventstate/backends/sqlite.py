@@ -47,6 +47,7 @@ from eventstate.errors import (
     EventStateError,
     FencingError,
     LeaseHeldError,
+    StoreClosedError,
     StoreURLError,
     StreamVersionGapError,
 )
@@ -103,6 +104,16 @@ LOG_COLUMNS = "position, stream, version, type, schema, recorded_at, state"
 _META_KEYS = ("release", "status", "upgrade_id", "upgrade_holder", "upgrade_since", "head_hash")
 
 
+def _refuse_foreign(conn: sqlite3.Connection, path: str) -> None:
+    """Refuse another application's database: a store always has its `meta` table, so
+    tables without it are someone else's (an empty database becomes a new store)."""
+    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    if tables and "meta" not in tables:
+        conn.close()
+        others = ", ".join(sorted(tables)[:5]) + (", ..." if len(tables) > 5 else "")
+        raise StoreURLError(f"{path} is not an eventstate store (it holds tables {others})")
+
+
 class SQLiteBackend(ProcessRecorder):
     """An eventstate backend and an eventsourcing ProcessRecorder on one SQLite database."""
 
@@ -143,6 +154,7 @@ class SQLiteBackend(ProcessRecorder):
             conn = sqlite3.connect(
                 path, timeout=timeout_s, isolation_level=None, check_same_thread=False
             )
+            _refuse_foreign(conn, path)  # before WAL mode: that pragma changes the file
             if not self.in_memory:
                 conn.execute("PRAGMA journal_mode=WAL")
             conn.execute(f"PRAGMA synchronous={synchronous}")
@@ -185,11 +197,17 @@ class SQLiteBackend(ProcessRecorder):
         except sqlite3.DatabaseError:
             return False  # not a store (yet): _create_schema says why
 
+    def _cursor(self) -> sqlite3.Cursor:
+        try:
+            return self._conn.cursor()
+        except sqlite3.ProgrammingError:  # the connection is closed
+            raise StoreClosedError(f"store {self.path} is closed") from None
+
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Cursor]:
         """A write transaction holding SQLite's write lock from its first statement."""
         with self._lock:
-            c = self._conn.cursor()
+            c = self._cursor()
             try:
                 c.execute("BEGIN IMMEDIATE")
             except sqlite3.OperationalError as exc:
@@ -214,7 +232,7 @@ class SQLiteBackend(ProcessRecorder):
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Cursor]:
         with self._lock:
-            c = self._conn.cursor()
+            c = self._cursor()
             try:
                 yield c
             except sqlite3.DatabaseError as exc:
