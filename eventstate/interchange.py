@@ -36,7 +36,7 @@ from eventstate.gating import ImportGuard, check_readable
 from eventstate.interchange_fork import ForkedParse, can_fork
 from eventstate.releases import CODE_RELEASE, compare, is_release
 from eventstate.store import EventStore
-from eventstate.streams import FORMS, check_new_stream, model_stream, model_uuid_of, stream_kind
+from eventstate.streams import FORMS, check_new_stream, model_stream, model_uuid_of
 from eventstate.timeutil import MAX_US, MIN_US, format_us, parse_iso_us
 
 FORMAT = "eventstate-jsonl"
@@ -109,7 +109,8 @@ class _LineChecker:
         self.store_empty = store_empty
         self.last_versions: dict[str, int] = {}
         self.known: dict[tuple[str, int], int] = {}
-        # (type, schema) -> (the kind of stream it belongs in, whether it opens it)
+        # (type, schema) -> ("<kind>:", the prefix of the streams it belongs in; whether
+        # it opens its stream)
         self.kinds: dict[tuple[str, int], tuple[str, bool]] = {}
         self.encode = store.codec.encode
         # A store at the code's release reads old schemas at once, with no upgrade
@@ -147,8 +148,9 @@ class _LineChecker:
                     validate_payload(type_name, data)
                 elif kind != _HELD:
                     return None
-                stream_of, opens = kinds[type_name, schema]
-                if stream_kind(stream) != stream_of or (opens and version != 1):
+                # The kind is the id's prefix: the whole id is checked when first seen.
+                prefix, opens = kinds[type_name, schema]
+                if not stream.startswith(prefix) or (opens and version != 1):
                     return None
                 if len(line) > _NESTING_LINE and (
                     line.count(b"{") + line.count(b"[") > MAX_NESTING
@@ -163,6 +165,7 @@ class _LineChecker:
                 if last is None:
                     if not store_empty:
                         return None
+                    check_new_stream(stream)
                     last = 0
                 if version != last + 1:
                     return None
@@ -256,7 +259,8 @@ class _LineChecker:
         """The type is one the release holds, in a stream id a write may create, of
         the kind the type belongs in; an opening event only at version 1."""
         self._check_type(number, stream, version, type_name, schema)
-        stream_of, opens = self.kinds[type_name, schema]
+        prefix, opens = self.kinds[type_name, schema]
+        stream_of = prefix[:-1]
         where = f"{stream!r} version {version}: {type_name} schema {schema}"
         try:
             actual = check_new_stream(stream)
@@ -309,7 +313,7 @@ class _LineChecker:
                 )
                 kind = _CURRENT if current else _HELD
                 name = chain.current_name(type_name)
-                self.kinds[key] = (STREAM_KINDS[name], name in OPENING_TYPES)
+                self.kinds[key] = (STREAM_KINDS[name] + ":", name in OPENING_TYPES)
             self.known[key] = kind
         if kind == _REFUSED:
             why = self.store.chain.why_not_storable(type_name, schema, self.release)
