@@ -109,9 +109,9 @@ class _LineChecker:
         self.store_empty = store_empty
         self.last_versions: dict[str, int] = {}
         self.known: dict[tuple[str, int], int] = {}
-        # (type, schema) -> ("<kind>:", the prefix of the streams it belongs in; whether
-        # it opens its stream)
-        self.kinds: dict[tuple[str, int], tuple[str, bool]] = {}
+        # (type, schema) the release holds -> (_HELD or _CURRENT, "<kind>:" the prefix
+        # of the streams it belongs in, whether it opens its stream): one lookup a line
+        self.kinds: dict[tuple[str, int], tuple[int, str, bool]] = {}
         self.encode = store.codec.encode
         # A store at the code's release reads old schemas at once, with no upgrade
         # preflight first: each must upcast now, or it would break every read for good.
@@ -122,8 +122,8 @@ class _LineChecker:
 
     def _build_quick(self) -> QuickRow:
         loads, from_iso, encode = orjson.loads, datetime.fromisoformat, self.encode
-        known, last_versions, store_empty = self.known, self.last_versions, self.store_empty
-        kinds, upcast, check_upcast = self.kinds, self.upcast, self._check_upcast
+        kinds, last_versions, store_empty = self.kinds, self.last_versions, self.store_empty
+        upcast, check_upcast = self.upcast, self._check_upcast
 
         def quick(line: bytes) -> NewRow | None:
             # Every check of `row`, in its order; any exception means "not sure".
@@ -143,13 +143,11 @@ class _LineChecker:
                     and type(data) is dict
                 ):
                     return None
-                kind = known.get((type_name, schema))
+                # KeyError (a type not met yet, or refused): row says
+                kind, prefix, opens = kinds[type_name, schema]
                 if kind == _CURRENT:
                     validate_payload(type_name, data)
-                elif kind != _HELD:
-                    return None
                 # The kind is the id's prefix: the whole id is checked when first seen.
-                prefix, opens = kinds[type_name, schema]
                 if not stream.startswith(prefix) or (opens and version != 1):
                     return None
                 if len(line) > _NESTING_LINE and (
@@ -259,7 +257,7 @@ class _LineChecker:
         """The type is one the release holds, in a stream id a write may create, of
         the kind the type belongs in; an opening event only at version 1."""
         self._check_type(number, stream, version, type_name, schema)
-        prefix, opens = self.kinds[type_name, schema]
+        _, prefix, opens = self.kinds[type_name, schema]
         stream_of = prefix[:-1]
         where = f"{stream!r} version {version}: {type_name} schema {schema}"
         try:
@@ -313,7 +311,7 @@ class _LineChecker:
                 )
                 kind = _CURRENT if current else _HELD
                 name = chain.current_name(type_name)
-                self.kinds[key] = (STREAM_KINDS[name] + ":", name in OPENING_TYPES)
+                self.kinds[key] = (kind, STREAM_KINDS[name] + ":", name in OPENING_TYPES)
             self.known[key] = kind
         if kind == _REFUSED:
             why = self.store.chain.why_not_storable(type_name, schema, self.release)

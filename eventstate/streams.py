@@ -74,10 +74,20 @@ def parse_stream(stream: str) -> StreamId:
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _ANY_MACHINE_ID = re.compile(r"(?:0|[1-9][0-9]*)(?:/(?:lxc|lxd|kvm)/(?:0|[1-9][0-9]*))*")
 _UNIT_NAME = re.compile(r"[a-z][a-z0-9-]*/(?:0|[1-9][0-9]*)")
+_NEW_STREAM = re.compile(
+    f"(?P<{MODEL}>{MODEL}:{_UUID.pattern})"
+    f"|(?P<{MACHINE}>{MACHINE}:{_UUID.pattern}:{_ANY_MACHINE_ID.pattern})"
+    f"|(?P<{UNIT}>{UNIT}:{_UUID.pattern}:{_UNIT_NAME.pattern})"
+    f"|(?P<{UPGRADE}>{UPGRADE}:[!-~]+)"  # printable ASCII, no space
+)
 
 
 def check_new_stream(stream: str) -> str:
-    """The kind of a stream id a write may create; ValidationError says what is wrong."""
+    """The kind of a stream id a write may create; ValidationError says what is wrong.
+    One match for a good id (an import meets every stream of a fleet once)."""
+    match = _NEW_STREAM.fullmatch(stream)
+    if match is not None:
+        return str(match.lastgroup)
     parsed = parse_stream(stream)
     if not stream.isascii():
         try:
@@ -97,7 +107,7 @@ def check_new_stream(stream: str) -> str:
         raise ValidationError(f"stream id {stream!r}: {parsed.name!r} is not a machine id")
     if kind == UNIT and _UNIT_NAME.fullmatch(parsed.name) is None:
         raise ValidationError(f"stream id {stream!r}: {parsed.name!r} is not a unit name")
-    return kind
+    raise ValidationError(f"stream id {stream!r}: {parsed.name!r} is not an upgrade id")
 
 
 @lru_cache(maxsize=65536)
