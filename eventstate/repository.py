@@ -31,6 +31,18 @@ from tenacity import (
     wait_random_exponential,
 )
 
+from eventstate.arguments import (
+    address_entry,
+    checked_flag,
+    checked_list,
+    checked_map,
+    checked_text,
+    checked_texts,
+    is_int,
+    parse_base,
+    placement_of,
+    shown,
+)
 from eventstate.domain.aggregates import (
     Aggregate,
     FoldedAggregate,
@@ -39,14 +51,19 @@ from eventstate.domain.aggregates import (
     Model,
     Unit,
 )
-from eventstate.domain.catalogue import ADDRESS_SCOPES, SECRET_CONFIG_KEYS, is_machine_id
 from eventstate.domain.catalogue import CONTAINER_TYPES as CATALOGUE_CONTAINER_TYPES
+from eventstate.domain.catalogue import SECRET_CONFIG_KEYS
 from eventstate.errors import ConcurrencyConflictError, ValidationError
 from eventstate.snapshots import DEFAULT_SNAPSHOT_EVERY, Snapshots
 from eventstate.store import Event, EventStore, NewEvent
-from eventstate.streams import legacy_machine_id, machine_stream, model_stream, unit_stream
-from projections.documents import current_machine_id, parent_and_container_type
-from upcasters.addresses import classify
+from eventstate.streams import (
+    is_canonical_uuid,
+    legacy_machine_id,
+    machine_stream,
+    model_stream,
+    unit_stream,
+)
+from projections.documents import current_machine_id
 
 T = TypeVar("T")
 F = TypeVar("F", bound=FoldedAggregate)
@@ -83,7 +100,7 @@ class Repository:
         return aggregate
 
     def load_model(self, model_uuid: str) -> Model:
-        _text("model_uuid", model_uuid)
+        checked_text("model_uuid", model_uuid)
         key = ("model", model_uuid)
         cached = self._cached(key)
         if isinstance(cached, Model):
@@ -95,8 +112,8 @@ class Repository:
         return model
 
     def load_machine(self, model_uuid: str, machine_id: str) -> Machine:
-        _text("model_uuid", model_uuid)
-        machine_id = current_machine_id(_text("machine_id", machine_id))
+        checked_text("model_uuid", model_uuid)
+        machine_id = current_machine_id(checked_text("machine_id", machine_id))
         key = ("machine", model_uuid, machine_id)
         cached = self._cached(key)
         if isinstance(cached, Machine):
@@ -141,8 +158,8 @@ class Repository:
             aggregate.snapshot_version = aggregate.version
 
     def load_unit(self, model_uuid: str, unit_name: str) -> Unit:
-        _text("model_uuid", model_uuid)
-        _text("unit_name", unit_name)
+        checked_text("model_uuid", model_uuid)
+        checked_text("unit_name", unit_name)
         key = ("unit", model_uuid, unit_name)
         cached = self._cached(key)
         if isinstance(cached, Unit):
@@ -170,10 +187,7 @@ class Repository:
                 aggregate.version += len(aggregate.pending)
                 aggregate.position = positions[appended - 1]
                 aggregate.pending.clear()
-            if aggregate.cache_key:
-                cache[aggregate.cache_key] = aggregate
-                cache.move_to_end(aggregate.cache_key)
-        for aggregate in read:  # loading took it out of the cache: still current
+        for aggregate in (*aggregates, *read):  # loading took them out of the cache
             if aggregate.cache_key:
                 cache[aggregate.cache_key] = aggregate
                 cache.move_to_end(aggregate.cache_key)
@@ -216,20 +230,20 @@ class Repository:
             ("cloud_region", cloud_region),
             ("cloud_credential", cloud_credential),
         ):
-            _text(arg, value)
+            checked_text(arg, value)
         if cloud is not None:
-            _text("cloud", cloud)
+            checked_text("cloud", cloud)
         if controller_uuid is not None:
-            _text("controller_uuid", controller_uuid)
+            checked_text("controller_uuid", controller_uuid)
         if model_uuid is None:
             model_uuid = str(uuidlib.uuid4())
         elif not is_canonical_uuid(model_uuid):
             # One spelling per model: the uuid is the model's stream id and its key.
             raise ValidationError(
-                f"model_uuid {_shown(model_uuid)} must be a lowercase uuid "
+                f"model_uuid {shown(model_uuid)} must be a lowercase uuid "
                 "like '5f1c2a34-0c4d-4e8b-9a1f-2b3c4d5e6f70'"
             )
-        config = dict(_mapping("config", config))
+        config = dict(checked_map("config", config))
         secrets = sorted(k for k in config if k in CREDENTIAL_KEYS)
         if secrets:
             raise ValidationError(
@@ -252,8 +266,8 @@ class Repository:
     def change_model_config(
         self, model_uuid: str, set: dict[str, Any] | None = None, unset: Iterable[str] = ()
     ) -> None:
-        values = dict(_mapping("set", set))
-        unset_keys = _texts("unset", unset)
+        values = dict(checked_map("set", set))
+        unset_keys = checked_texts("unset", unset)
         secrets = sorted(k for k in values if k in CREDENTIAL_KEYS)
         if secrets:
             raise ValidationError(f"config keys {secrets} are credentials: not model config")
@@ -262,7 +276,7 @@ class Repository:
         self.save(model)
 
     def set_model_agent_version(self, model_uuid: str, version: str) -> None:
-        _text("version", version)
+        checked_text("version", version)
         model = self.load_model(model_uuid)
         model.set_agent_version(version)
         self.save(model)
@@ -289,19 +303,19 @@ class Repository:
         (`0/lxd/3`) implies its parent and container_type: given, they must agree.
         """
         parsed_base = parse_base(base)
-        job_names = _texts("jobs", jobs)
+        job_names = checked_texts("jobs", jobs)
         for arg, value in (
             ("container_type", container_type),
             ("nonce", nonce),
             ("constraints", constraints),
             ("placement", placement),
         ):
-            _text(arg, value)
+            checked_text(arg, value)
         if parent is not None:
-            parent = current_machine_id(_text("parent", parent))
+            parent = current_machine_id(checked_text("parent", parent))
         if machine_id is not None:
-            machine_id = current_machine_id(_text("machine_id", machine_id))
-            parent, container_type = _placement_of(machine_id, parent, container_type)
+            machine_id = current_machine_id(checked_text("machine_id", machine_id))
+            parent, container_type = placement_of(machine_id, parent, container_type)
         self.load_model(model_uuid).require()
         host = None
         if parent is not None:
@@ -371,14 +385,14 @@ class Repository:
             "tags": [],
             "availability_zone": None,
         }
-        given = _mapping("hardware", hardware)
+        given = checked_map("hardware", hardware)
         for arg, value in (
             ("instance_id", instance_id),
             ("nonce", nonce),
             ("display_name", display_name),
         ):
-            _text(arg, value)
-        _flag("keep_instance", keep_instance)
+            checked_text(arg, value)
+        checked_flag("keep_instance", keep_instance)
         unknown = sorted(set(given) - set(full_hardware))
         if unknown:
             raise ValidationError(f"unknown hardware keys {unknown}")
@@ -403,8 +417,8 @@ class Repository:
         origin: str = "provider",
     ) -> None:
         """Addresses as plain values (classified like the 1.18 upcaster does) or full maps."""
-        _text("origin", origin)
-        entries = [_address_entry(a) for a in _items("addresses", addresses)]
+        checked_text("origin", origin)
+        entries = [address_entry(a) for a in checked_list("addresses", addresses)]
         self._machine_command(model_uuid, machine_id, lambda m: m.set_addresses(entries, origin))
 
     def set_machine_agent_binary(
@@ -418,9 +432,9 @@ class Repository:
         sha256: str = "",
     ) -> None:
         for arg, value in (("version", version), ("url", url), ("sha256", sha256)):
-            _text(arg, value)
-        if not _is_int(size) or size < 0:
-            raise ValidationError(f"size must be an integer >= 0, got {_shown(size)}")
+            checked_text(arg, value)
+        if not is_int(size) or size < 0:
+            raise ValidationError(f"size must be an integer >= 0, got {shown(size)}")
         self._machine_command(
             model_uuid,
             machine_id,
@@ -430,8 +444,8 @@ class Repository:
     def set_machine_life(
         self, model_uuid: str, machine_id: str, life: str, *, force: bool = False
     ) -> None:
-        _text("life", life)
-        _flag("force", force)
+        checked_text("life", life)
+        checked_flag("force", force)
         self._machine_command(model_uuid, machine_id, lambda m: m.set_life(life, force=force))
 
     def destroy_machine(self, model_uuid: str, machine_id: str, *, force: bool = False) -> None:
@@ -440,7 +454,7 @@ class Repository:
     def set_supported_containers(
         self, model_uuid: str, machine_id: str, types: Sequence[str]
     ) -> None:
-        names = _texts("types", types)
+        names = checked_texts("types", types)
         self._machine_command(model_uuid, machine_id, lambda m: m.set_supported_containers(names))
 
     def _machine_command(
@@ -520,168 +534,3 @@ def _gc_paused() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
-
-
-def parse_base(base: str | dict[str, str]) -> dict[str, str]:
-    """'ubuntu@22.04' or {os, channel} -> {os, channel} with channel '<version>/stable'."""
-    if isinstance(base, dict):
-        if set(base) != {"os", "channel"}:
-            raise ValidationError(
-                f"base must be {{os, channel}}, got keys {sorted(base, key=repr)}"
-            )
-        return {
-            "os": _text("base os", base["os"]),
-            "channel": _text("base channel", base["channel"]),
-        }
-    if not isinstance(base, str):
-        raise ValidationError(
-            f"base must be like 'ubuntu@22.04' or {{os, channel}}, got {_shown(base)}"
-        )
-    os_name, sep, version = base.partition("@")
-    if not sep or not os_name or not version:
-        raise ValidationError(f"base {base!r} must look like ubuntu@22.04")
-    channel = version if "/" in version else f"{version}/stable"
-    return {"os": os_name, "channel": channel}
-
-
-ADDRESS_KEYS = frozenset({"value", "type", "scope", "space_id"})
-
-
-def _address_entry(address: str | dict[str, Any]) -> dict[str, Any]:
-    if isinstance(address, dict):
-        return _address_map(address)
-    if not isinstance(address, str):
-        raise ValidationError(
-            f"address {_shown(address)} must be a string or a map {{value, type, scope}}"
-        )
-    type_name, scope = _classified(address)
-    return {"value": address, "type": type_name, "scope": scope, "space_id": "0"}
-
-
-def _classified(value: str) -> tuple[str, str]:
-    # The 1.18 classification rules are still today's: one implementation for both.
-    classified = classify(value)
-    if classified is None:
-        raise ValidationError(f"address {value!r} is neither an IP address nor a valid host name")
-    return classified
-
-
-def _address_map(address: dict[str, Any]) -> dict[str, Any]:
-    """A full map is checked as strictly as a plain value: its type must be what the
-    value is; its scope is the caller's (a provider knows better than the rules)."""
-    value = address.get("value")
-    if not isinstance(value, str):
-        raise ValidationError(f"address {_shown(address)} needs a string value")
-    extra = sorted((k for k in address if k not in ADDRESS_KEYS), key=repr)
-    missing = [k for k in ("type", "scope") if k not in address]
-    if extra or missing:
-        problems = [f"no {k}" for k in missing] + [f"unexpected key {k!r}" for k in extra]
-        raise ValidationError(f"address {value!r} has {', '.join(problems)}")
-    type_name, _ = _classified(value)
-    if address["type"] != type_name:
-        raise ValidationError(
-            f"address {value!r} is of type {type_name}, not {_shown(address['type'])}"
-        )
-    scope = address["scope"]
-    if not isinstance(scope, str) or scope not in ADDRESS_SCOPES:
-        raise ValidationError(
-            f"address {value!r} has scope {_shown(scope)}, not one of {', '.join(ADDRESS_SCOPES)}"
-        )
-    space_id = address.get("space_id", "0")
-    if not isinstance(space_id, str) or not space_id:
-        raise ValidationError(
-            f"address {value!r} has space_id {_shown(space_id)}, not a non-empty string"
-        )
-    return {"value": value, "type": type_name, "scope": scope, "space_id": space_id}
-
-
-# --- arguments ---------------------------------------------------------------------------
-# Checked where a command starts, before anything is loaded: a wrong-typed argument is
-# one ValidationError line naming it, never an AttributeError from deep inside.
-
-
-def _shown(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _text(name: str, value: Any) -> str:
-    if not isinstance(value, str):
-        raise ValidationError(f"{name} must be a string, got {_shown(value)}")
-    return value
-
-
-def _flag(name: str, value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise ValidationError(f"{name} must be true or false, got {_shown(value)}")
-    return value
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _items(name: str, value: Any) -> list[Any]:
-    """A list given as any iterable but a string or a map (which would iterate as
-    letters or keys)."""
-    if isinstance(value, str):
-        raise ValidationError(f"{name} must be a list, not the string {_shown(value)}")
-    if isinstance(value, (bytes, dict)) or not isinstance(value, Iterable):
-        raise ValidationError(f"{name} must be a list, got {_shown(value)}")
-    return list(value)
-
-
-def _texts(name: str, value: Any) -> list[str]:
-    items = _items(name, value)
-    for item in items:
-        if not isinstance(item, str):
-            raise ValidationError(f"{name} must be a list of strings, got item {_shown(item)}")
-    return items
-
-
-def _mapping(name: str, value: Any) -> dict[str, Any]:
-    """An optional map with string keys (None is an empty one)."""
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise ValidationError(f"{name} must be a map, got {_shown(value)}")
-    for key in value:
-        if not isinstance(key, str):
-            raise ValidationError(f"{name} keys must be strings, got {_shown(key)}")
-    return value
-
-
-def is_canonical_uuid(value: Any) -> bool:
-    """The one spelling str(uuid.uuid4()) gives: lowercase, hyphenated, no braces."""
-    if not isinstance(value, str):
-        return False
-    try:
-        return str(uuidlib.UUID(value)) == value
-    except ValueError:
-        return False
-
-
-def _placement_of(
-    machine_id: str, parent: str | None, container_type: str
-) -> tuple[str | None, str]:
-    """The (parent, container_type) a given machine id implies: ('0', 'lxd') for
-    `0/lxd/3`, (None, '') for `4`; a parent or type that disagrees is refused."""
-    if not is_machine_id(machine_id):
-        raise ValidationError(f"machine_id {machine_id!r} must look like 4 or 0/lxd/3")
-    host, kind = parent_and_container_type(machine_id)
-    if host is None:
-        if parent is not None or container_type:
-            raise ValidationError(
-                f"machine_id {machine_id!r} is not a container: it takes no parent or "
-                "container_type"
-            )
-        return None, ""
-    if parent is not None and parent != host:
-        raise ValidationError(
-            f"machine_id {machine_id!r} is a container of machine {host}, not of {parent}"
-        )
-    if container_type and container_type != kind:
-        raise ValidationError(
-            f"machine_id {machine_id!r} is a container of type {kind}, not {container_type}"
-        )
-    return host, kind

@@ -82,6 +82,11 @@ _NEW_STREAM = re.compile(
 )
 
 
+def is_canonical_uuid(value: object) -> bool:
+    """The one spelling str(uuid.uuid4()) gives: lowercase, hyphenated, no braces."""
+    return isinstance(value, str) and _UUID.fullmatch(value) is not None
+
+
 def check_new_stream(stream: str) -> str:
     """The kind of a stream id a write may create; ValidationError says what is wrong.
     One match for a good id (an import meets every stream of a fleet once)."""
