@@ -18,11 +18,9 @@ from eventstate.gating import APPEND_GUARD, check_readable
 from eventstate.releases import CODE_RELEASE
 from eventstate.streams import (
     FORMS,
-    MACHINE,
     check_new_stream,
     legacy_machine_id,
     machine_stream,
-    parse_stream,
     stream_kind,
 )
 from eventstate.timeutil import MAX_US, MIN_US, now_us
@@ -145,6 +143,18 @@ def _stream_problem(stream: str, version: int, type_name: str, kind: str) -> str
     return f"{where} opens its stream: it can only be its version 1"
 
 
+# Payload fields that repeat the stream id's last part: an append must agree with it, as
+# projections key documents by stream. A stream id a write may create has no ":" in
+# that part, so a suffix test is exact. (1.x streams keep 0/lxc/1 while the payload
+# reads 0/lxd/1: appends create 3.0 ids only, and reads never check this.)
+_NAMED_BY_STREAM: dict[str, str] = {
+    "ModelCreated": "model_uuid",
+    "MachineAdded": "machine_id",
+    "UnitAssignedToMachine": "unit",
+    "UnitDestroyed": "unit",
+}
+
+
 def _named(stream: object) -> str:
     """A stream id for a one-line message: quoted when it is odd (not a string, a newline,
     a lone surrogate), so the message still prints."""
@@ -189,6 +199,7 @@ class EventStore:
         encode = self.codec.encode
         # type -> (schema, stream kind, opens its stream), for the types met in this call
         shapes: dict[str, tuple[int, str, bool]] = {}
+        named_by_stream = _NAMED_BY_STREAM
         for event in events:
             stream, version, type_name, data = event.stream, event.version, event.type, event.data
             recorded_at = stamp if event.recorded_at is None else event.recorded_at
@@ -211,12 +222,11 @@ class EventStore:
                 validate_payload(type_name, data)
             except ValidationError as exc:
                 raise ValidationError(f"{stream} version {version}: {exc}") from None
-            # Appends create 3.0 ids only, so the payload's id is the stream's (a 1.x
-            # stream keeps 0/lxc/1 while its payload reads 0/lxd/1: never checked on reads).
-            if opens and kind == MACHINE and parse_stream(stream).name != data["machine_id"]:
+            field = named_by_stream.get(type_name)
+            if field is not None and not stream.endswith(":" + data[field]):
                 raise ValidationError(
-                    f"{stream} version {version}: MachineAdded: field 'machine_id' "
-                    f"{data['machine_id']!r} is not the machine of its stream"
+                    f"{stream} version {version}: {type_name}: field '{field}' "
+                    f"{data[field]!r} is not the one its stream id names"
                 )
             try:
                 state = encode(data)

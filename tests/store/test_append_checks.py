@@ -299,6 +299,38 @@ ENVELOPES: list[tuple[str, list[NewEvent], tuple[str, ...], type[EventStateError
         (f"machine:{U}:0/lxc/1 version 1", "MachineAdded", "field 'machine_id' '0/lxd/1'"),
         ValidationError,
     ),
+    (
+        "ModelCreated of another model",
+        [
+            NewEvent(
+                "model:8a3c1f66-0000-4000-8000-000000000002",
+                1,
+                "ModelCreated",
+                _created(),
+            )
+        ],
+        ("ModelCreated", f"field 'model_uuid' '{U}' is not the one its stream id names"),
+        ValidationError,
+    ),
+    (
+        "UnitDestroyed of another unit",
+        [NewEvent(f"unit:{U}:wordpress/1", 1, "UnitDestroyed", {"unit": "wordpress/0"})],
+        (f"unit:{U}:wordpress/1 version 1", "field 'unit' 'wordpress/0'"),
+        ValidationError,
+    ),
+    (
+        "UnitAssignedToMachine of another unit (a suffix of its name)",
+        [
+            NewEvent(
+                f"unit:{U}:wordpress/10",
+                1,
+                "UnitAssignedToMachine",
+                {"unit": "wordpress/0", "application": "wordpress", "machine_id": "0"},
+            )
+        ],
+        (f"unit:{U}:wordpress/10 version 1", "field 'unit' 'wordpress/0'"),
+        ValidationError,
+    ),
     # a refused event anywhere in a batch refuses the batch
     (
         "a bad event after a good one",
