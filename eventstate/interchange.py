@@ -36,8 +36,13 @@ from eventstate.gating import ImportGuard, check_readable
 from eventstate.interchange_fork import ForkedParse, can_fork
 from eventstate.releases import CODE_RELEASE, compare, is_release
 from eventstate.store import EventStore
-from eventstate.streams import FORMS, check_new_stream, model_stream, model_uuid_of
-from eventstate.timeutil import MAX_US, MIN_US, format_us, parse_iso_us
+from eventstate.streams import (
+    check_new_stream,
+    model_stream,
+    model_uuid_of,
+    placement_problem,
+)
+from eventstate.timeutil import MAX_US, MIN_US, format_us, not_a_time, parse_iso_us
 
 FORMAT = "eventstate-jsonl"
 FORMAT_VERSION = 1
@@ -258,23 +263,12 @@ class _LineChecker:
         the kind the type belongs in; an opening event only at version 1."""
         self._check_type(number, stream, version, type_name, schema)
         _, prefix, opens = self.kinds[type_name, schema]
-        stream_of = prefix[:-1]
-        where = f"{stream!r} version {version}: {type_name} schema {schema}"
-        try:
-            actual = check_new_stream(stream)
-        except ValidationError as exc:
-            raise InterchangeError(number, str(exc), self.source) from None
-        if actual != stream_of:
-            raise InterchangeError(
-                number,
-                f"{where} belongs in {stream_of} streams ({FORMS[stream_of]}), "
-                f"not in {actual} streams",
-                self.source,
-            )
-        if opens and version != 1:
-            raise InterchangeError(
-                number, f"{where} opens its stream: it can only be its version 1", self.source
-            )
+        problem = placement_problem(stream, version, prefix[:-1], opens)
+        if problem is not None:
+            where = f"{stream!r} version {version}: {type_name} schema {schema}"
+            # A malformed id is the line's problem whatever its type: said on its own.
+            message = problem[2:] if problem.startswith(": ") else where + problem
+            raise InterchangeError(number, message, self.source)
 
     def _check_upcast(
         self, stream: str, version: int, type_name: str, schema: int, data: dict[str, Any]
@@ -438,12 +432,18 @@ def export_jsonl(
     dumps = orjson.dumps
     count = 0
     for position, stream_id, version, type_name, schema, recorded_at, data in events:
+        try:
+            recorded = format_us(recorded_at)
+        except (OverflowError, TypeError):  # altered bytes: a recorded_at that is no time
+            raise CorruptEventError(
+                f"{stream_id} version {version} (position {position}): {not_a_time(recorded_at)}"
+            ) from None
         line: dict[str, Any] = {
             "stream": stream_id,
             "version": version,
             "type": type_name,
             "schema": schema,
-            "recorded_at": format_us(recorded_at),
+            "recorded_at": recorded,
             "data": data,
             "position": position,
         }

@@ -17,10 +17,9 @@ from eventstate.errors import UnknownEventTypeError, ValidationError
 from eventstate.gating import APPEND_GUARD, check_readable
 from eventstate.releases import CODE_RELEASE
 from eventstate.streams import (
-    FORMS,
-    check_new_stream,
     legacy_machine_id,
     machine_stream,
+    placement_problem,
     stream_kind,
 )
 from eventstate.timeutil import MAX_US, MIN_US, now_us
@@ -129,20 +128,6 @@ def _envelope_problem(event: NewEvent) -> str:
     )
 
 
-def _stream_problem(stream: str, version: int, type_name: str, kind: str) -> str:
-    """Why `type_name` cannot be appended as `stream` version `version`."""
-    where = f"{_named(stream)} version {version}: {type_name}"
-    actual = stream_kind(stream)
-    if actual is None:
-        try:
-            check_new_stream(stream)
-        except ValidationError as exc:
-            return f"{where}: {exc}"
-    if actual != kind:
-        return f"{where} belongs in {kind} streams ({FORMS[kind]}), not in {actual} streams"
-    return f"{where} opens its stream: it can only be its version 1"
-
-
 # Payload fields that repeat the stream id's last part: an append must agree with it, as
 # projections key documents by stream. A stream id a write may create has no ":" in
 # that part, so a suffix test is exact. (1.x streams keep 0/lxc/1 while the payload
@@ -217,7 +202,8 @@ class EventStore:
                 shape = shapes[type_name] = _append_shape(chain, stream, version, type_name)
             schema, kind, opens = shape
             if stream_kind(stream) != kind or (opens and version != 1):
-                raise ValidationError(_stream_problem(stream, version, type_name, kind))
+                problem = placement_problem(stream, version, kind, opens)
+                raise ValidationError(f"{_named(stream)} version {version}: {type_name}{problem}")
             try:
                 validate_payload(type_name, data)
             except ValidationError as exc:

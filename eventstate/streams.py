@@ -115,6 +115,21 @@ def check_new_stream(stream: str) -> str:
     raise ValidationError(f"stream id {stream!r}: {parsed.name!r} is not an upgrade id")
 
 
+def placement_problem(stream: str, version: int, kind: str, opens: bool) -> str | None:
+    """Why an event of a type that belongs in `kind` streams (and opens its stream, when
+    `opens`) cannot be written as `stream` version `version`, None when it can. The
+    text follows "<stream> version <n>: <type>": it starts with ": " or " "."""
+    try:
+        actual = check_new_stream(stream)
+    except ValidationError as exc:
+        return f": {exc}"
+    if actual != kind:
+        return f" belongs in {kind} streams ({FORMS[kind]}), not in {actual} streams"
+    if opens and version != 1:
+        return " opens its stream: it can only be its version 1"
+    return None
+
+
 @lru_cache(maxsize=65536)
 def stream_kind(stream: str) -> str | None:
     """check_new_stream's kind, None for a stream id a write may not create. Cached: a

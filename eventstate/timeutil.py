@@ -54,8 +54,13 @@ def format_stored_us(us: object) -> str:
     """format_us for a time read back from a store, where altered bytes may hold any
     value: ValueError saying so instead of an OverflowError or a TypeError."""
     if type(us) is not int or not MIN_US <= us <= MAX_US:
-        raise ValueError(f"recorded_at {us!r} is not a time in the years 1 to 9999")
+        raise ValueError(not_a_time(us))
     return format_us(us)
+
+
+def not_a_time(us: object) -> str:
+    """What is wrong with a stored recorded_at that format_stored_us refuses."""
+    return f"recorded_at {us!r} is not a time in the years 1 to 9999"
 
 
 def parse_user_time(text: str) -> int:

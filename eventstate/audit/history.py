@@ -21,7 +21,12 @@ from collections.abc import Iterable, Iterator
 from operator import itemgetter
 
 from eventstate.backends.base import Backend, Row
-from eventstate.errors import NotFoundError, UnknownEventTypeError, ValidationError
+from eventstate.errors import (
+    CorruptEventError,
+    NotFoundError,
+    UnknownEventTypeError,
+    ValidationError,
+)
 from eventstate.gating import check_readable
 from eventstate.releases import CODE_RELEASE
 from eventstate.store import Event, EventStore
@@ -33,6 +38,7 @@ from eventstate.streams import (
     model_uuid_of,
     parse_stream,
 )
+from eventstate.timeutil import not_a_time
 from upcasters import RETIRED_TYPE, Chain
 
 _POSITION = itemgetter(0)
@@ -155,7 +161,16 @@ def _in_time(rows: Iterator[Row], since: int | None, until: int | None) -> Itera
     # On the raw row, before its payload is decoded: most of a long log is skipped cheaply.
     low = since if since is not None else -(2**63)
     high = until if until is not None else 2**63
-    return (row for row in rows if low <= row[5] <= high)
+    for row in rows:
+        try:
+            inside = low <= row[5] <= high
+        except TypeError:  # altered bytes: a recorded_at that is no number, named
+            position, stream, version = row[:3]
+            raise CorruptEventError(
+                f"{stream} version {version} (position {position}): {not_a_time(row[5])}"
+            ) from None
+        if inside:
+            yield row
 
 
 def _matching_upcast(

@@ -4,52 +4,20 @@ them, import reads pipes, and an import interrupted after its commit says it imp
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
 
 from eventstate.api import open_store
-from eventstate.cli.main import cli
+from tests.cli_support import console, one_line, run, stored_events
 from tests.golden import FIXTURES
 
 LEGACY = FIXTURES / "legacy-1.14.jsonl"
 LEGACY_EVENTS = 140  # event lines after the header
 UNKNOWN_STREAM = "machine:11111111-1111-4111-8111-111111111111:0"
-
-
-def _run(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(cli, list(args), prog_name="eventstate")
-    return result.exit_code, result.stdout, result.stderr
-
-
-def _one_line(err: str) -> str:
-    assert err.startswith("error: ") and err.count("\n") == 1 and err.endswith("\n"), err
-    return err.rstrip("\n")
-
-
-def _cli(*args: str, **options: Any) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("EVENTSTATE_")}
-    options = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, **options}
-    return subprocess.run(
-        [sys.executable, "-m", "eventstate.cli", *args],
-        text=True,
-        env=clean,
-        timeout=60,
-        check=False,
-        **options,
-    )
-
-
-@pytest.fixture
-def legacy_url(store_url: str) -> str:
-    assert _run("--store", store_url, "import", str(LEGACY))[0] == 0
-    return store_url
 
 
 def _sql(url: str, statement: str) -> Any:
@@ -59,11 +27,6 @@ def _sql(url: str, statement: str) -> Any:
             return db.execute(statement).fetchall()
     finally:
         db.close()
-
-
-def _events(url: str) -> int:
-    count: int = _sql(url, "SELECT count(*) FROM events")[0][0]
-    return count
 
 
 def _stream_at(url: str, position: int) -> tuple[str, int]:
@@ -82,16 +45,16 @@ def test_a_failed_export_leaves_the_earlier_backup_and_no_temporary_file(
     backups = tmp_path / "backups"
     backups.mkdir()
     target = backups / "backup.jsonl"
-    assert _run("--store", legacy_url, "export", "-o", str(target))[0] == 0
+    assert run("--store", legacy_url, "export", "-o", str(target))[0] == 0
     good = target.read_bytes()
     assert good.count(b"\n") == LEGACY_EVENTS + 1
     assert target.stat().st_mode & 0o777 == 0o600
 
     _sql(legacy_url, "UPDATE events SET state = x'c1' WHERE position = 50")
     stream, version = _stream_at(legacy_url, 50)
-    code, out, err = _run("--store", legacy_url, "export", "-o", str(target))
+    code, out, err = run("--store", legacy_url, "export", "-o", str(target))
     assert code == 1 and out == ""
-    assert _one_line(err).startswith(f"error: {stream} version {version} (position 50): ")
+    assert one_line(err).startswith(f"error: {stream} version {version} (position 50): ")
     assert target.read_bytes() == good
     assert [p.name for p in backups.iterdir()] == ["backup.jsonl"]
 
@@ -110,7 +73,7 @@ def test_an_interrupted_export_leaves_the_earlier_backup(
         raise KeyboardInterrupt
 
     monkeypatch.setattr(commands, "export_jsonl", interrupted)
-    code, _, err = _run("--store", legacy_url, "export", "-o", str(target))
+    code, _, err = run("--store", legacy_url, "export", "-o", str(target))
     assert (code, err) == (130, "error: interrupted\n")
     assert target.read_bytes() == b"the earlier backup\n"
     assert [p.name for p in tmp_path.iterdir() if p.name != "store.db"] == ["backup.jsonl"]
@@ -123,28 +86,28 @@ def test_export_replaces_through_a_symlink_and_matches_stdout(
     real.write_text("old\n")
     link = tmp_path / "link.jsonl"
     link.symlink_to(real)
-    assert _run("--store", legacy_url, "export", "-o", str(link))[0] == 0
+    assert run("--store", legacy_url, "export", "-o", str(link))[0] == 0
     assert link.is_symlink()
-    code, out, _ = _run("--store", legacy_url, "export")
+    code, out, _ = run("--store", legacy_url, "export")
     assert code == 0 and real.read_text() == out
 
 
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="no /dev/full")
 def test_a_full_output_is_one_line_naming_it(legacy_url: str, tmp_path: Path) -> None:
-    done = _cli("--store", legacy_url, "export", "-o", "/dev/full")
+    done = console("--store", legacy_url, "export", "-o", "/dev/full")
     assert done.returncode == 1 and done.stdout == ""
     assert done.stderr == "error: cannot write /dev/full: No space left on device\n"
     with open("/dev/full", "w") as full:
-        done = _cli("--store", legacy_url, "export", stdout=full, stderr=subprocess.PIPE)
+        done = console("--store", legacy_url, "export", stdout=full, stderr=subprocess.PIPE)
     assert done.returncode == 1
     assert done.stderr == "error: cannot write standard output: No space left on device\n"
 
 
 def test_an_unwritable_folder_is_one_line(legacy_url: str, tmp_path: Path) -> None:
-    code, _, err = _run("--store", legacy_url, "export", "-o", str(tmp_path / "no" / "x.jsonl"))
+    code, _, err = run("--store", legacy_url, "export", "-o", str(tmp_path / "no" / "x.jsonl"))
     assert code == 1
     assert (
-        _one_line(err)
+        one_line(err)
         == f"error: cannot write {tmp_path / 'no' / 'x.jsonl'}: No such file or directory"
     )
 
@@ -157,20 +120,20 @@ def test_export_of_a_bad_or_unknown_stream_is_an_error_like_history(
     legacy_url: str, tmp_path: Path, stream: str
 ) -> None:
     target = tmp_path / "one.jsonl"
-    code, out, err = _run("--store", legacy_url, "export", "--stream", stream, "-o", str(target))
-    line = _one_line(err)
+    code, out, err = run("--store", legacy_url, "export", "--stream", stream, "-o", str(target))
+    line = one_line(err)
     assert code == 1 and out == ""
     assert not target.exists()
     if stream == UNKNOWN_STREAM:
         assert line == f"error: stream {stream} has no events"
-        assert _run("--store", legacy_url, "history", stream)[2] == err
+        assert run("--store", legacy_url, "history", stream)[2] == err
     else:
         assert line.startswith(f"error: malformed stream id {stream!r}")
 
 
 def test_export_of_one_stream(legacy_url: str) -> None:
     stream, _ = _stream_at(legacy_url, 5)
-    code, out, _ = _run("--store", legacy_url, "export", "--stream", stream)
+    code, out, _ = run("--store", legacy_url, "export", "--stream", stream)
     lines = out.splitlines()
     assert code == 0 and len(lines) > 1
     assert all(f'"stream":"{stream}"' in line for line in lines[1:])
@@ -192,9 +155,9 @@ def test_a_damaged_recorded_at_names_the_event(
 ) -> None:
     _sql(legacy_url, f"UPDATE events SET recorded_at = {value} WHERE position = 5")
     stream, version = _stream_at(legacy_url, 5)
-    code, _, err = _run("--store", legacy_url, *args)
+    code, _, err = run("--store", legacy_url, *args)
     assert code == 1
-    assert _one_line(err) == (
+    assert one_line(err) == (
         f"error: {stream} version {version} (position 5): recorded_at {shown} is not a time "
         "in the years 1 to 9999"
     )
@@ -202,8 +165,8 @@ def test_a_damaged_recorded_at_names_the_event(
 
 def test_a_damaged_recorded_at_leaves_no_export_file(legacy_url: str, tmp_path: Path) -> None:
     _sql(legacy_url, "UPDATE events SET recorded_at = 'abc' WHERE position = 5")
-    code, _, err = _run("--store", legacy_url, "export", "-o", str(tmp_path / "b.jsonl"))
-    assert code == 1 and "(position 5): recorded_at 'abc'" in _one_line(err)
+    code, _, err = run("--store", legacy_url, "export", "-o", str(tmp_path / "b.jsonl"))
+    assert code == 1 and "(position 5): recorded_at 'abc'" in one_line(err)
     assert [p.name for p in tmp_path.iterdir() if not p.name.startswith("store.db")] == []
 
 
@@ -211,11 +174,11 @@ def test_a_damaged_recorded_at_leaves_no_export_file(legacy_url: str, tmp_path: 
 
 
 def test_import_from_a_pipe(store_url: str) -> None:
-    done = _cli("--store", store_url, "import", "/dev/stdin", input=LEGACY.read_text())
+    done = console("--store", store_url, "import", "/dev/stdin", input=LEGACY.read_text())
     assert done.returncode == 0, done.stderr
     assert done.stderr.startswith(f"imported {LEGACY_EVENTS} events in ")
-    assert _events(store_url) == LEGACY_EVENTS
-    exported = _run("--store", store_url, "export")[1].splitlines()
+    assert stored_events(store_url) == LEGACY_EVENTS
+    exported = run("--store", store_url, "export")[1].splitlines()
     assert [line.split(', "position"')[0] for line in exported][:1] == [
         LEGACY.read_text().splitlines()[0].replace(" ", "")
     ]
@@ -224,10 +187,10 @@ def test_import_from_a_pipe(store_url: str) -> None:
 def test_a_bad_line_from_a_pipe_imports_nothing(store_url: str) -> None:
     lines = LEGACY.read_text().splitlines(keepends=True)
     broken = "".join([*lines[:100], "not json\n", *lines[100:]])
-    done = _cli("--store", store_url, "import", "/dev/stdin", input=broken)
+    done = console("--store", store_url, "import", "/dev/stdin", input=broken)
     assert done.returncode == 1
-    assert _one_line(done.stderr).startswith("error: /dev/stdin:101: not valid JSON")
-    assert _events(store_url) == 0
+    assert one_line(done.stderr).startswith("error: /dev/stdin:101: not valid JSON")
+    assert stored_events(store_url) == 0
 
 
 # --- Ctrl-C around the import's commit -------------------------------------------------------
@@ -253,16 +216,8 @@ main()
 
 def _import_interrupted_at(point: str, url: str, source: str, **options: Any) -> Any:
     open_store(url).close()  # the store exists: the import's is the first transaction
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("EVENTSTATE_")}
-    return subprocess.run(
-        [sys.executable, "-c", _SIGINT_AT, point, "--store", url, "import", source],
-        capture_output=True,
-        text=True,
-        env=clean,
-        timeout=60,
-        check=False,
-        **options,
-    )
+    entry = ("-c", _SIGINT_AT, point)
+    return console("--store", url, "import", source, entry=entry, **options)
 
 
 def test_ctrl_c_after_the_commit_reports_the_import(store_url: str) -> None:
@@ -272,15 +227,15 @@ def test_ctrl_c_after_the_commit_reports_the_import(store_url: str) -> None:
         f"imported {LEGACY_EVENTS} events from {LEGACY} (store release 1.14) into {store_url}; "
         "the interrupt came after the commit\n"
     )
-    assert _events(store_url) == LEGACY_EVENTS
+    assert stored_events(store_url) == LEGACY_EVENTS
 
 
 def test_ctrl_c_before_the_commit_reports_nothing_imported(store_url: str) -> None:
     done = _import_interrupted_at("sqlite:before-commit", store_url, str(LEGACY))
     assert done.returncode == 130
     assert done.stderr == "error: interrupted: nothing was imported (the store is as it was)\n"
-    assert _events(store_url) == 0
-    assert _run("--store", store_url, "import", str(LEGACY))[0] == 0  # a retry just works
+    assert stored_events(store_url) == 0
+    assert run("--store", store_url, "import", str(LEGACY))[0] == 0  # a retry just works
 
 
 def test_ctrl_c_after_the_commit_of_a_pipe_says_what_it_knows(store_url: str) -> None:
@@ -288,7 +243,7 @@ def test_ctrl_c_after_the_commit_of_a_pipe_says_what_it_knows(store_url: str) ->
         "sqlite:after-commit", store_url, "/dev/stdin", input=LEGACY.read_text()
     )
     assert done.returncode == 130
-    assert _one_line(done.stderr).startswith(
+    assert one_line(done.stderr).startswith(
         f"error: interrupted: the store went from 0 to {LEGACY_EVENTS} events while /dev/stdin"
     )
-    assert _events(store_url) == LEGACY_EVENTS
+    assert stored_events(store_url) == LEGACY_EVENTS

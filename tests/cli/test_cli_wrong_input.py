@@ -5,60 +5,19 @@ commands on a missing store, EVENTSTATE_LEASE_TTL, Ctrl-C while the CLI loads.""
 from __future__ import annotations
 
 import inspect
-import os
-import sqlite3
 import subprocess
 import sys
 import tomllib
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from eventstate.cli.main import cli
+from tests.cli_support import console, one_line, run
 from tests.golden import FIXTURES
 
 LEGACY = FIXTURES / "legacy-1.14.jsonl"
 MODEL = "73f778aa-f6fa-4db8-a56a-bd72fb710734"  # a model of the legacy fixture
 ROOT = Path(__file__).parents[2]
-
-
-def _run(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(cli, list(args), prog_name="eventstate")
-    return result.exit_code, result.stdout, result.stderr
-
-
-def _one_line(err: str) -> str:
-    """The single `error: ...` line stderr must be."""
-    assert err.startswith("error: ") and err.count("\n") == 1 and err.endswith("\n"), err
-    return err.rstrip("\n")
-
-
-def _cli(
-    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("EVENTSTATE_")}
-    return subprocess.run(
-        [sys.executable, "-m", "eventstate.cli", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env={**clean, **(env or {})},
-        timeout=60,
-        check=False,
-    )
-
-
-@pytest.fixture
-def legacy_url(store_url: str) -> str:
-    assert _run("--store", store_url, "import", str(LEGACY))[0] == 0
-    return store_url
-
-
-def _events(url: str) -> int:
-    with sqlite3.connect(url.removeprefix("sqlite:///")) as db:
-        count: int = db.execute("SELECT count(*) FROM events").fetchone()[0]
-    return count
 
 
 # --- usage errors ----------------------------------------------------------------------------
@@ -80,8 +39,8 @@ USAGE_CASES: list[tuple[list[str], str, str]] = [
 def test_a_usage_error_is_one_line_naming_the_help_to_read(
     store_url: str, args: list[str], problem: str, command: str
 ) -> None:
-    code, out, err = _run("--store", store_url, *args)
-    line = _one_line(err)
+    code, out, err = run("--store", store_url, *args)
+    line = one_line(err)
     assert code == 2 and out == ""
     assert problem in line and "Usage:" not in err and "Try '" not in err
     assert line.endswith(" --help')") and command in line.rpartition("(see '")[2]
@@ -89,14 +48,14 @@ def test_a_usage_error_is_one_line_naming_the_help_to_read(
 
 
 def test_a_usage_error_from_the_console_is_one_line(tmp_path: Path) -> None:
-    done = _cli("history", "--bogus", cwd=tmp_path)
+    done = console("history", "--bogus", cwd=tmp_path)
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr == "error: No such option '--bogus' (see 'eventstate history --help')\n"
     assert list(tmp_path.iterdir()) == []
 
 
 def test_bare_eventstate_still_prints_its_help() -> None:
-    code, _, err = _run()
+    code, _, err = run()
     assert code == 2 and "Commands:" in err  # click's no_args_is_help, kept as it was
 
 
@@ -119,16 +78,16 @@ def test_an_integer_option_out_of_range_is_a_usage_error(
     legacy_url: str, args: list[str], option: str
 ) -> None:
     before = Path(legacy_url.removeprefix("sqlite:///")).read_bytes()
-    code, out, err = _run("--store", legacy_url, *args)
-    line = _one_line(err)
+    code, out, err = run("--store", legacy_url, *args)
+    line = one_line(err)
     assert code == 2 and out == "", line
     assert f"Invalid value for '{option}'" in line and "is not in the range" in line
     assert Path(legacy_url.removeprefix("sqlite:///")).read_bytes() == before
 
 
 def test_the_largest_version_is_an_ordinary_not_found(legacy_url: str) -> None:
-    code, _, err = _run("--store", legacy_url, "machine", MODEL, "1", "--version", str(2**63 - 1))
-    assert code == 1 and "has no version" in _one_line(err)
+    code, _, err = run("--store", legacy_url, "machine", MODEL, "1", "--version", str(2**63 - 1))
+    assert code == 1 and "has no version" in one_line(err)
 
 
 # --- store URLs ------------------------------------------------------------------------------
@@ -138,35 +97,37 @@ def test_an_empty_store_url_is_refused_not_the_default(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    code, _, err = _run("--store", "", "model", "create", "x", "--provider", "lxd")
-    line = _one_line(err)
+    code, _, err = run("--store", "", "model", "create", "x", "--provider", "lxd")
+    line = one_line(err)
     assert code == 2 and "'--store'" in line and "the store URL is empty" in line
     assert list(tmp_path.iterdir()) == []  # no ./eventstate.db
 
 
 def test_unknown_sqlite_url_options_are_named(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'x.db'}?foo=1&synchronous=normal&bar"
-    code, _, err = _run("--store", url, "model", "create", "x", "--provider", "lxd")
-    line = _one_line(err)
+    code, _, err = run("--store", url, "model", "create", "x", "--provider", "lxd")
+    line = one_line(err)
     assert code == 2
     assert "unknown options bar, foo" in line and "take synchronous, timeout" in line
     assert list(tmp_path.iterdir()) == []
     ok = f"sqlite:///{tmp_path / 'x.db'}?synchronous=normal&timeout=5"
-    assert _run("--store", ok, "model", "create", "x", "--provider", "lxd")[0] == 0
+    assert run("--store", ok, "model", "create", "x", "--provider", "lxd")[0] == 0
 
 
 @pytest.mark.parametrize("args", [["model", "create", "x", "--provider", "lxd"], ["status"]])
 def test_memory_store_is_refused_by_the_cli(args: list[str]) -> None:
-    code, out, err = _run("--store", "memory://", *args)
-    line = _one_line(err)
+    code, out, err = run("--store", "memory://", *args)
+    line = one_line(err)
     assert code == 2 and out == ""
     assert "memory:// only lives inside one process" in line
 
 
 def test_memory_store_from_the_environment_is_refused_too(tmp_path: Path) -> None:
-    done = _cli("model", "create", "x", "--provider", "lxd", env={"EVENTSTATE_STORE": "memory://"})
+    done = console(
+        "model", "create", "x", "--provider", "lxd", env={"EVENTSTATE_STORE": "memory://"}
+    )
     assert done.returncode == 2 and done.stdout == ""
-    assert "memory:// only lives inside one process" in _one_line(done.stderr)
+    assert "memory:// only lives inside one process" in one_line(done.stderr)
 
 
 # --- read commands on a missing store --------------------------------------------------------
@@ -192,7 +153,7 @@ NEEDS_A_STORE = [
 @pytest.mark.parametrize("args", NEEDS_A_STORE, ids=" ".join)
 def test_a_read_command_does_not_create_a_missing_store(tmp_path: Path, args: list[str]) -> None:
     path = tmp_path / "typo.db"
-    code, out, err = _run("--store", f"sqlite:///{path}", *args)
+    code, out, err = run("--store", f"sqlite:///{path}", *args)
     assert code == 1 and out == ""
     assert err == f"error: no store at {path} (import a log or create a model to start one)\n"
     assert list(tmp_path.iterdir()) == []
@@ -202,18 +163,18 @@ def test_the_default_store_is_not_created_by_a_read(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    code, _, err = _run("status")
-    assert code == 1 and "no store at eventstate.db" in _one_line(err)
+    code, _, err = run("status")
+    assert code == 1 and "no store at eventstate.db" in one_line(err)
     assert list(tmp_path.iterdir()) == []
 
 
 def test_write_commands_still_start_a_store(tmp_path: Path) -> None:
     created = f"sqlite:///{tmp_path / 'new.db'}"
-    code, out, _ = _run("--store", created, "model", "create", "lab", "--provider", "lxd")
+    code, out, _ = run("--store", created, "model", "create", "lab", "--provider", "lxd")
     assert code == 0 and out.strip()
     imported = f"sqlite:///{tmp_path / 'imported.db'}"
-    assert _run("--store", imported, "import", str(LEGACY))[0] == 0
-    assert _run("--store", imported, "status")[0] == 0
+    assert run("--store", imported, "import", str(LEGACY))[0] == 0
+    assert run("--store", imported, "status")[0] == 0
 
 
 # --- EVENTSTATE_LEASE_TTL --------------------------------------------------------------------
@@ -221,10 +182,10 @@ def test_write_commands_still_start_a_store(tmp_path: Path) -> None:
 
 def test_a_bad_lease_ttl_does_not_break_other_commands(tmp_path: Path) -> None:
     env = {"EVENTSTATE_LEASE_TTL": "abc"}
-    help_done = _cli("--help", env=env)
+    help_done = console("--help", env=env)
     assert help_done.returncode == 0 and "Commands:" in help_done.stdout, help_done.stderr
     url = f"sqlite:///{tmp_path / 'store.db'}"
-    imported = _cli("--store", url, "import", str(LEGACY), env=env)
+    imported = console("--store", url, "import", str(LEGACY), env=env)
     assert imported.returncode == 0, imported.stderr
 
 
@@ -234,15 +195,15 @@ def test_a_bad_lease_ttl_is_refused_by_upgrade(
 ) -> None:
     before = Path(legacy_url.removeprefix("sqlite:///")).read_bytes()
     monkeypatch.setenv("EVENTSTATE_LEASE_TTL", value)
-    code, out, err = _run("--store", legacy_url, "upgrade")
+    code, out, err = run("--store", legacy_url, "upgrade")
     assert code == 2 and out == ""
-    assert _one_line(err) == (
+    assert one_line(err) == (
         f"error: EVENTSTATE_LEASE_TTL={value!r} is not a number of seconds greater than 0 "
         "and at most 86400"
     )
     assert Path(legacy_url.removeprefix("sqlite:///")).read_bytes() == before
     # A dry run takes no lease: the setting does not matter to it.
-    assert _run("--store", legacy_url, "upgrade", "--dry-run")[0] == 0
+    assert run("--store", legacy_url, "upgrade", "--dry-run")[0] == 0
 
 
 def test_a_good_lease_ttl_is_used(legacy_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -259,7 +220,7 @@ def test_a_good_lease_ttl_is_used(legacy_url: str, monkeypatch: pytest.MonkeyPat
     from eventstate.upgrade.runner import run_upgrade
 
     assert inspect.signature(run_upgrade).parameters["ttl_s"].default is None
-    assert _run("--store", legacy_url, "upgrade")[0] == 0
+    assert run("--store", legacy_url, "upgrade")[0] == 0
 
 
 # --- Ctrl-C while the CLI is still importing -------------------------------------------------

@@ -18,6 +18,7 @@ from eventstate.api import new_cipher_key, open_store
 from eventstate.errors import EventStateError
 from eventstate.repository import Repository
 from eventstate.url import redact_url
+from tests.cli_support import console
 
 SECRET = "s3cret-Pa55"
 MODEL = "5ec00000-0000-4000-8000-000000000000"
@@ -42,20 +43,6 @@ def _file_bytes(path: Path) -> bytes:
         Path(f"{path}{suffix}").read_bytes()
         for suffix in ("", "-wal", "-shm")
         if Path(f"{path}{suffix}").exists()
-    )
-
-
-def _cli(
-    *args: str, env: dict[str, str] | None = None, timeout: float = 60
-) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("EVENTSTATE_")}
-    return subprocess.run(
-        [sys.executable, "-m", "eventstate.cli", *args],
-        capture_output=True,
-        text=True,
-        env={**clean, **(env or {})},
-        timeout=timeout,
-        check=False,
     )
 
 
@@ -108,8 +95,9 @@ def test_wrong_missing_or_invalid_keys_are_clear_errors(tmp_path: Path) -> None:
     key, other = new_cipher_key(), new_cipher_key()
     encrypted, plain = f"sqlite:///{tmp_path / 'secret.db'}", f"sqlite:///{tmp_path / 'plain.db'}"
     create = ["model", "create", "m", "--provider", "lxd"]
-    assert _cli("--store", encrypted, *create, env={"EVENTSTATE_CIPHER_KEY": key}).returncode == 0
-    assert _cli("--store", plain, *create).returncode == 0
+    with_key = {"EVENTSTATE_CIPHER_KEY": key}
+    assert console("--store", encrypted, *create, env=with_key).returncode == 0
+    assert console("--store", plain, *create).returncode == 0
 
     cases: list[tuple[str, str | None, str]] = [
         (encrypted, other, "is not the key this store was encrypted with"),
@@ -140,7 +128,7 @@ def test_wrong_missing_or_invalid_keys_are_clear_errors(tmp_path: Path) -> None:
         assert out == "", "nothing (least of all garbage) is printed"
         for value in (key, other, key[:10]):
             assert value not in err, "a key is never printed"
-    done = _cli("--store", encrypted, "models", "--json", env={"EVENTSTATE_CIPHER_KEY": key})
+    done = console("--store", encrypted, "models", "--json", env={"EVENTSTATE_CIPHER_KEY": key})
     assert json.loads(done.stdout)[0]["name"] == "m"
 
 
@@ -279,7 +267,7 @@ def test_a_mongodb_password_is_never_printed(tmp_path: Path) -> None:
 @pytest.mark.timeout(60)
 def test_an_unreachable_mongodb_fails_within_ten_seconds() -> None:
     try:
-        done = _cli("--store", f"mongodb://user:{SECRET}@127.0.0.1:1/db", "status", timeout=10)
+        done = console("--store", f"mongodb://user:{SECRET}@127.0.0.1:1/db", "status", timeout=10)
     except subprocess.TimeoutExpired:
         pytest.fail("status still waiting for the server after 10 s")
     assert SECRET not in done.stderr
@@ -288,7 +276,7 @@ def test_an_unreachable_mongodb_fails_within_ten_seconds() -> None:
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("host", ["127.0.0.1:notaport", "127.0.0.1:99999", "[::1"])
 def test_a_malformed_mongodb_host_is_a_store_url_error(host: str) -> None:
-    done = _cli("--store", f"mongodb://user:{SECRET}@{host}/db", "status")
+    done = console("--store", f"mongodb://user:{SECRET}@{host}/db", "status")
     assert SECRET not in done.stderr
     line = _one_error_line(done)
     assert done.returncode == 2, line

@@ -87,17 +87,24 @@ def test_preflight_failure_aborts_with_nothing_written(tmp_path: Path, store: Ev
     path = tmp_path / "warty.jsonl"
     path.write_text("\n".join(lines) + "\n")
     import_jsonl(store, path)
+    reason = _aborted(store, "warty")
+    assert broken[0]["stream"] in reason and "unknown series" in reason
+
+
+def _aborted(store: EventStore, match: str) -> str:
+    """Run the upgrade, which must abort (`match` in its error): the store is available
+    at 1.14 again, and only the upgrade stream's start and abort records were written.
+    Returns the recorded reason."""
     head = store.head()
-    with pytest.raises(UpgradeAbortedError, match="warty"):
+    with pytest.raises(UpgradeAbortedError, match=match):
         run_upgrade(store)
     meta = store.meta()
     assert (meta.release, meta.status) == ("1.14", "available")
     (run,) = upgrade_history(store)
     assert run.outcome == "aborted"
-    assert broken[0]["stream"] in run.reason and "unknown series" in run.reason
-    # only the upgrade stream's start and abort records were written
     assert store.head() == head + 2
     assert {e.type for e in store.iter_events(after=head)} == {"UpgradeStarted", "UpgradeAborted"}
+    return run.reason
 
 
 def test_an_event_on_the_wrong_kind_of_stream_aborts_the_upgrade(store: EventStore) -> None:
@@ -109,14 +116,7 @@ def test_an_event_on_the_wrong_kind_of_stream_aborts_the_upgrade(store: EventSto
     misplaced = f"machine:{model.removeprefix('model:')}:99"
     state = store.codec.encode({"version": "1.14.1"})
     store.backend.append([(misplaced, 1, "AgentVersionSet", 1, 1, state)], ImportGuard("1.14"))
-    head = store.head()
-    with pytest.raises(UpgradeAbortedError, match="does not fold"):
-        run_upgrade(store)
-    meta = store.meta()
-    assert (meta.release, meta.status) == ("1.14", "available")
-    (run,) = upgrade_history(store)
-    assert run.outcome == "aborted" and misplaced in run.reason
-    assert store.head() == head + 2  # UpgradeStarted and UpgradeAborted only
+    assert misplaced in _aborted(store, "does not fold")
 
 
 def test_dry_run_writes_nothing_and_shows_changes(store: EventStore) -> None:

@@ -17,7 +17,6 @@ import orjson
 
 from eventstate.audit import VerifyReport, iter_history, redact, redact_text, verify
 from eventstate.cli.context import CliContext, pass_cli
-from eventstate.cli.corrupt import bad_times_named
 from eventstate.cli.output import emit_json, info, progress_bar, table
 from eventstate.cli.params import MAX_WORKERS, integer
 from eventstate.errors import CorruptEventError, EventStateError
@@ -61,10 +60,8 @@ def history(
     until_us = _user_time(until, "--until")
     with redacted_errors():
         store = cli.store()
-        # --since and --until compare recorded_at as stored: one that is no time is named.
-        with bad_times_named(store):
-            events = iter_history(store, stream, model_uuid, types, since_us, until_us, raw=raw)
-            written = _write_jsonl(events) if as_json else _write_lines(events)
+        events = iter_history(store, stream, model_uuid, types, since_us, until_us, raw=raw)
+        written = _write_jsonl(events) if as_json else _write_lines(events)
     if not written:
         info("no events")
 

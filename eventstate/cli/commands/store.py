@@ -11,14 +11,13 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import click
 import orjson
 
 from eventstate.audit.history import resolve_stream
 from eventstate.cli.context import CliContext, pass_cli
-from eventstate.cli.corrupt import bad_times_named
 from eventstate.cli.output import emit_json, info, progress_bar, table
 from eventstate.errors import EventStateError, NotFoundError
 from eventstate.interchange import ImportResult, export_jsonl, import_jsonl, read_header
@@ -204,7 +203,7 @@ def export(cli: CliContext, upcast: bool, stream: str | None, output: Path | Non
         stream = _existing_stream(store, stream)
     if output is None:
         try:
-            count = _export(store, sys.stdout.buffer, upcast, stream)
+            count = export_jsonl(store, sys.stdout.buffer, upcast=upcast, stream=stream)
             sys.stdout.flush()
         except BrokenPipeError:
             raise  # `export | head`: the reader left (main.py)
@@ -227,12 +226,6 @@ def _existing_stream(store: EventStore, stream: str) -> str:
     return found
 
 
-def _export(store: EventStore, out: IO[bytes], upcast: bool, stream: str | None) -> int:
-    # A recorded_at that is no time fails as it is formatted: named here (corrupt.py).
-    with bad_times_named(store, stream):
-        return export_jsonl(store, out, upcast=upcast, stream=stream)
-
-
 def _export_to_file(store: EventStore, output: Path, upcast: bool, stream: str | None) -> int:
     """Export into a new file beside `output`, renamed over it once complete and on disk:
     a failed or interrupted export leaves an earlier backup as it was, and no partial
@@ -242,7 +235,7 @@ def _export_to_file(store: EventStore, output: Path, upcast: bool, stream: str |
         # A device or a FIFO (/dev/stdout): nothing to replace, and no rename over it.
         try:
             with open(target, "wb") as handle:
-                return _export(store, handle, upcast, stream)
+                return export_jsonl(store, handle, upcast=upcast, stream=stream)
         except OSError as exc:
             raise _cannot_write(str(output), exc) from None
     try:
@@ -253,7 +246,7 @@ def _export_to_file(store: EventStore, output: Path, upcast: bool, stream: str |
         raise _cannot_write(str(output), exc) from None
     try:
         with os.fdopen(fd, "wb") as handle:
-            count = _export(store, handle, upcast, stream)
+            count = export_jsonl(store, handle, upcast=upcast, stream=stream)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, target)
