@@ -81,7 +81,9 @@ while batch:
     store.append(batch[:size])
     del batch[:size]
     size = size % 4 + 1
-    time.sleep(0.0005)
+    # Appends spread over ~0.3 s: both readers get to catch up on a busy 2-core machine
+    # (faster, one reader starved by the scheduler could find nothing left to fold).
+    time.sleep(0.005)
 open(stop, "w").close()
 """
 
